@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both bootstrap uv and the venv.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PY := .venv/bin/python
+
+.PHONY: demo test lint typecheck setup bootstrap clean
+
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
+
+setup: bootstrap
+	@$(UV) sync --frozen --quiet
+
+## Run AdPilot on the embedded default (SQLite, sandbox ad platform, no services, no API key).
+demo: setup
+	@.venv/bin/adpilot migrate && .venv/bin/adpilot doctor
+
+## Lint, type-check and run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1).
+test: setup lint typecheck
+	@.venv/bin/lint-imports --no-cache
+	@.venv/bin/pytest
+
+lint: setup
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+
+typecheck: setup
+	@.venv/bin/mypy .
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache adpilot.db

@@ -1,0 +1,130 @@
+"""The checks behind `adpilot doctor`: each part is ok, missing (not configured), down or off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from core import schema
+from core.config import Settings
+from core.db import create_engine
+
+State = Literal["ok", "missing", "down", "off"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    part: str
+    state: State
+    detail: str
+    required: bool
+
+
+async def check_database(settings: Settings) -> CheckResult:
+    head = ScriptDirectory.from_config(
+        schema.alembic_config(settings.database_url)
+    ).get_current_head()
+    engine = create_engine(settings, trust="owner")
+
+    def current(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    try:
+        async with engine.connect() as connection:
+            revision = await connection.run_sync(current)
+    except Exception as exc:
+        return CheckResult("database", "down", f"{type(exc).__name__}: {exc}", True)
+    finally:
+        await engine.dispose()
+    kind = "PostgreSQL" if settings.is_postgres else "SQLite"
+    if revision != head:
+        return CheckResult(
+            "database", "down", f"{kind} at {revision or 'empty'}; run `adpilot migrate`", True
+        )
+    return CheckResult("database", "ok", f"{kind}, schema at {head}", True)
+
+
+async def check_redis(settings: Settings) -> CheckResult:
+    if not settings.redis_url:
+        state: State = "missing" if settings.is_production else "off"
+        return CheckResult("redis", state, "not configured: jobs run in-process", False)
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:
+        return CheckResult("redis", "down", f"{type(exc).__name__}: {exc}", True)
+    finally:
+        await client.aclose()
+    return CheckResult("redis", "ok", "ping answered", True)
+
+
+def _configured(*values: object) -> bool:
+    return all(value not in (None, "") for value in values)
+
+
+def check_channels(settings: Settings) -> list[CheckResult]:
+    channels = {
+        "slack": _configured(settings.slack_bot_token, settings.slack_signing_secret),
+        "telegram": _configured(settings.telegram_bot_token),
+        "whatsapp": _configured(
+            settings.whatsapp_access_token,
+            settings.whatsapp_app_secret,
+            settings.whatsapp_phone_number_id,
+        ),
+        "signal": _configured(settings.signal_api_url, settings.signal_number),
+    }
+    results = [CheckResult("channel: console", "ok", "always available (`adpilot chat`)", False)]
+    for name, ready in channels.items():
+        detail = "credentials set" if ready else "not configured"
+        results.append(CheckResult(f"channel: {name}", "ok" if ready else "off", detail, False))
+    return results
+
+
+def check_platforms(settings: Settings) -> list[CheckResult]:
+    platforms = {
+        "google": _configured(
+            settings.google_client_id,
+            settings.google_client_secret,
+            settings.google_developer_token,
+        ),
+        "meta": _configured(settings.meta_app_id, settings.meta_app_secret),
+        "tiktok": _configured(settings.tiktok_app_id, settings.tiktok_app_secret),
+    }
+    results = [CheckResult("platform: sandbox", "ok", "simulated platform", False)]
+    for name, ready in platforms.items():
+        detail = "app credentials set" if ready else "not configured"
+        results.append(CheckResult(f"platform: {name}", "ok" if ready else "off", detail, False))
+    return results
+
+
+def check_llm(settings: Settings) -> CheckResult:
+    if not settings.llm_model:
+        return CheckResult(
+            "llm", "off", "no model: free text gets a pointer to the commands", False
+        )
+    return CheckResult("llm", "ok", settings.llm_model, False)
+
+
+def check_secrets(settings: Settings) -> CheckResult:
+    if settings.encryption_key_list():
+        return CheckResult(
+            "encryption keys", "ok", f"{len(settings.encryption_key_list())} key(s)", True
+        )
+    state: State = "missing" if settings.is_production else "off"
+    return CheckResult(
+        "encryption keys", state, "ADPILOT_ENCRYPTION_KEYS not set", settings.is_production
+    )
+
+
+async def run_checks(settings: Settings) -> list[CheckResult]:
+    results = [await check_database(settings), await check_redis(settings), check_secrets(settings)]
+    results += check_platforms(settings)
+    results += check_channels(settings)
+    results.append(check_llm(settings))
+    return results

@@ -1,0 +1,22 @@
+"""The `adpilot` command: the terminal's composition root."""
+
+from __future__ import annotations
+
+import typer
+
+from channels.cli import admin, chat, keys, rules
+
+app = typer.Typer(
+    name="adpilot",
+    help="AdPilot: run Google, Meta and TikTok ads from chat. Start with `adpilot demo`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (admin, keys, rules, chat):
+    module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,43 @@
+"""What every CLI command shares: settings, a Database, and errors printed as one friendly line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from core.config import ConfigError, Settings, get_settings
+from core.errors import CoreError
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+
+
+def run(coroutine_fn: Callable[[], Coroutine[Any, Any, T] | Awaitable[T]]) -> T:
+    """Run an async command body; domain errors become a red line and exit code 1."""
+    try:
+        return asyncio.run(coroutine_fn())  # type: ignore[arg-type]
+    except CoreError as exc:
+        fail(exc.message)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,60 @@
+"""Audit rows, written in the caller's transaction: a change and its record go together."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.audit.models import AuditLog
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting and through which door: the audit trail's 'who' and 'where'."""
+
+    org_id: uuid.UUID
+    user_id: uuid.UUID | None
+    channel: str = "system"
+    source: str | None = None
+
+
+async def record(
+    *,
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    resource_type: str,
+    resource_id: str | uuid.UUID | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Add one audit row to the current transaction (flushed, not committed)."""
+    row = AuditLog(
+        org_id=actor.org_id,
+        user_id=actor.user_id,
+        channel=actor.channel,
+        action=action,
+        resource_type=resource_type,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        before=before,
+        after=after,
+        source=actor.source,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_recent(
+    *, session: AsyncSession, org_id: uuid.UUID, limit: int = 50, action: str | None = None
+) -> list[AuditLog]:
+    """The org's newest audit rows, newest first."""
+    query = select(AuditLog).where(AuditLog.org_id == org_id)
+    if action is not None:
+        query = query.where(AuditLog.action == action)
+    result = await session.scalars(query.order_by(AuditLog.created_at.desc()).limit(limit))
+    return list(result)

@@ -1,0 +1,160 @@
+"""Application settings: one pydantic-settings object, read once through get_settings()."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./adpilot.db"
+
+# Placeholders that ship in examples; production must never run with them.
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
+
+
+class ConfigError(RuntimeError):
+    """Settings that cannot run in the chosen mode; the message names what is missing."""
+
+
+class Settings(BaseSettings):
+    """Every knob AdPilot has. Env prefix ADPILOT_, a .env file is read when present."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ADPILOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+
+    # Storage and queue
+    database_url: str = DEFAULT_SQLITE_URL
+    # The non-owner role the web and bot paths use on PostgreSQL, so RLS applies to them.
+    database_app_role: str = "adpilot_app"
+    # The BYPASSRLS role cross-org background jobs use.
+    database_worker_role: str = "adpilot_worker"
+    redis_url: str | None = None
+    db_echo: bool = False
+
+    # Secrets
+    secret_key: SecretStr | None = None
+    # Comma-separated Fernet keys, newest first. Rotation: prepend a key, run `adpilot rotate-keys`.
+    encryption_keys: SecretStr | None = None
+
+    # Product defaults
+    default_platform: str = "sandbox"
+    approval_expiry_hours: int = Field(default=12, ge=1, le=24 * 14)
+    undo_window_hours: int = Field(default=24, ge=1, le=24 * 7)
+    max_budget_change_percent: Decimal = Decimal("50")
+
+    # Ad platforms: base URLs are settings so a proxy or a local test server can stand in.
+    google_ads_api_url: str = "https://googleads.googleapis.com"
+    google_ads_api_version: str = "v26"
+    google_oauth_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_developer_token: SecretStr | None = None
+    google_login_customer_id: str | None = None
+
+    meta_api_url: str = "https://graph.facebook.com"
+    meta_api_version: str = "v25.0"
+    meta_oauth_authorize_url: str = "https://www.facebook.com/v25.0/dialog/oauth"
+    meta_app_id: str | None = None
+    meta_app_secret: SecretStr | None = None
+
+    tiktok_api_url: str = "https://business-api.tiktok.com"
+    tiktok_oauth_authorize_url: str = "https://business-api.tiktok.com/portal/auth"
+    tiktok_app_id: str | None = None
+    tiktok_app_secret: SecretStr | None = None
+
+    http_timeout_seconds: float = 30.0
+    http_max_attempts: int = Field(default=5, ge=1, le=10)
+
+    # LLM
+    llm_model: str | None = None
+    llm_fallback_model: str | None = None
+    llm_budget_model: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    llm_max_tool_calls: int = 8
+    llm_max_tokens_per_turn: int = 20_000
+    llm_history_max_messages: int = 40
+
+    # Channels
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_url: str = "https://graph.facebook.com"
+    signal_api_url: str | None = None
+    signal_number: str | None = None
+
+    # Billing
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_url: str = "https://api.stripe.com"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    def encryption_key_list(self) -> list[str]:
+        """The configured Fernet keys, newest first."""
+        if self.encryption_keys is None:
+            return []
+        raw = self.encryption_keys.get_secret_value()
+        return [key.strip() for key in raw.split(",") if key.strip()]
+
+    def missing_for_production(self) -> list[str]:
+        """Names of the settings production refuses to run without."""
+        missing: list[str] = []
+        secret = self.secret_key.get_secret_value() if self.secret_key else ""
+        if secret.lower() in _PLACEHOLDER_SECRETS:
+            missing.append("ADPILOT_SECRET_KEY")
+        if not self.encryption_key_list():
+            missing.append("ADPILOT_ENCRYPTION_KEYS")
+        if not self.is_postgres:
+            missing.append("ADPILOT_DATABASE_URL (a postgresql+asyncpg:// URL)")
+        if not self.redis_url:
+            missing.append("ADPILOT_REDIS_URL")
+        return missing
+
+    @model_validator(mode="after")
+    def _refuse_incomplete_production(self) -> Settings:
+        if self.is_production:
+            missing = self.missing_for_production()
+            if missing:
+                raise ConfigError(
+                    "ADPILOT_ENV=production refuses to start; missing: " + ", ".join(missing)
+                )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings (tests and the CLI's --database-url override use this)."""
+    get_settings.cache_clear()

@@ -1,0 +1,143 @@
+"""Async SQLAlchemy engines and sessions for PostgreSQL (asyncpg) and SQLite (aiosqlite).
+
+Three ways in, one per trust level:
+- `app` (web and bot paths): on PostgreSQL every connection runs as the non-owner role
+  `adpilot_app`, so row-level security applies even when a query forgets its org filter.
+- `worker` (cross-org background jobs): the BYPASSRLS role `adpilot_worker`.
+- `owner` (migrations and admin CLI): the role of the URL itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from core.config import Settings, get_settings
+
+Trust = Literal["app", "worker", "owner"]
+
+ORG_SETTING = "app.org_id"
+
+
+def _role_for(settings: Settings, trust: Trust) -> str | None:
+    if trust == "app":
+        return settings.database_app_role
+    if trust == "worker":
+        return settings.database_worker_role
+    return None
+
+
+def _quote_ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe role name: {name!r}")
+    return f'"{name}"'
+
+
+def create_engine(
+    settings: Settings | None = None, *, trust: Trust = "app", url: str | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """An engine for the configured database, switched to the role that fits `trust`."""
+    settings = settings or get_settings()
+    database_url = url or settings.database_url
+    is_sqlite = make_url(database_url).get_backend_name() == "sqlite"
+    if is_sqlite:
+        kwargs.setdefault("connect_args", {"timeout": 30})
+    else:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_async_engine(database_url, echo=settings.db_echo, **kwargs)
+    if is_sqlite:
+        _configure_sqlite(engine)
+    else:
+        role = _role_for(settings, trust)
+        if role is not None:
+            _switch_role_on_connect(engine, role)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def _switch_role_on_connect(engine: AsyncEngine, role: str) -> None:
+    statement = f"SET ROLE {_quote_ident(role)}"
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _set_role(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+async def set_tenant(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """Bind the current transaction to one org (`SET LOCAL app.org_id` on PostgreSQL)."""
+    session.info["org_id"] = org_id
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # set_config(..., true) is SET LOCAL with a bind parameter: it ends with the transaction.
+        await session.execute(
+            text("SELECT set_config(:name, :value, true)"),
+            {"name": ORG_SETTING, "value": str(org_id)},
+        )
+
+
+@asynccontextmanager
+async def tenant_session(
+    factory: async_sessionmaker[AsyncSession], org_id: uuid.UUID
+) -> AsyncIterator[AsyncSession]:
+    """A session whose one transaction is scoped to `org_id`; commits on success."""
+    async with factory() as session, session.begin():
+        await set_tenant(session, org_id)
+        yield session
+
+
+class Database:
+    """The engines and session factories a process holds, built once at its composition root."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.app_engine = create_engine(self.settings, trust="app")
+        if self.settings.is_sqlite:
+            # One SQLite file has no roles; sharing the engine avoids writer lock contention.
+            self.worker_engine = self.app_engine
+        else:
+            self.worker_engine = create_engine(self.settings, trust="worker")
+        self.app_sessions = session_factory(self.app_engine)
+        self.worker_sessions = session_factory(self.worker_engine)
+
+    def tenant(self, org_id: uuid.UUID) -> Any:
+        """`async with db.tenant(org_id) as session:` — an org-scoped transaction."""
+        return tenant_session(self.app_sessions, org_id)
+
+    @asynccontextmanager
+    async def system(self) -> AsyncIterator[AsyncSession]:
+        """A cross-org transaction for the worker and pre-identity lookups; commits on success."""
+        async with self.worker_sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.app_engine.dispose()
+        if self.worker_engine is not self.app_engine:
+            await self.worker_engine.dispose()

@@ -1,0 +1,1 @@
+"""Security primitives: passwords, TOTP, encryption at rest."""

@@ -1,0 +1,217 @@
+"""Shared fixtures: the same tests run on SQLite and on the real PostgreSQL and Redis.
+
+- `backend` is parametrised over "sqlite" and "postgresql"; tests that take `session`,
+  `database` or `db_url` run once per backend.
+- PostgreSQL: one migrated database per test run; `session` wraps each test in a transaction
+  that is rolled back (SAVEPOINTs inside), `database` commits for real and truncates after.
+- SQLite: a migrated template file is copied per test.
+- With ADPILOT_REQUIRE_SERVICES=1 (CI), an unreachable service fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from core import schema
+from core.config import Settings, reset_settings_cache
+from core.db import Database
+
+PG_HOST = os.environ.get("ADPILOT_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("ADPILOT_TEST_PG_PORT", "5432"))
+PG_ADMIN_URL = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/postgres"
+REDIS_URL = os.environ.get("ADPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_SERVICES = os.environ.get("ADPILOT_REQUIRE_SERVICES") == "1"
+TEST_ENCRYPTION_KEY = "F16TH-tTfrmBQqX1mpFGOawZPsePS9aJl5wroKhSfkc="
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _need(service: str, host: str, port: int) -> None:
+    if not _reachable(host, port):
+        message = f"{service} is not reachable on {host}:{port}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message + " (ADPILOT_REQUIRE_SERVICES=1)")
+        pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's .env or environment by accident."""
+    for key in list(os.environ):
+        if key.startswith("ADPILOT_") and not key.startswith("ADPILOT_TEST_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("ADPILOT_ENV", "test")
+    monkeypatch.setenv("ADPILOT_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEY)
+    monkeypatch.setenv("ADPILOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/unused.db")
+    monkeypatch.chdir(tmp_path)
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+async def _admin(statement: str) -> None:
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def create_pg_database(name: str) -> str:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    return f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A freshly migrated PostgreSQL database for this test run."""
+    _need("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"adpilot_test_{os.getpid()}"
+    url = create_pg_database(name)
+    schema.upgrade(url)
+    yield url
+    drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    schema.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A migrated database URL of the current backend, also set as ADPILOT_DATABASE_URL."""
+    if backend == "postgresql":
+        url = str(request.getfixturevalue("pg_url"))
+    else:
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "adpilot.db"
+        shutil.copyfile(template, target)
+        url = f"sqlite+aiosqlite:///{target}"
+    monkeypatch.setenv("ADPILOT_DATABASE_URL", url)
+    reset_settings_cache()
+    return url
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings()
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    from core.models import Base
+
+    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {names} CASCADE"))
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """Engines as the app uses them (roles, RLS on PostgreSQL), committing for real."""
+    db = Database(settings)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        if settings.is_postgres:
+            owner = create_async_engine(settings.database_url)
+            await truncate_all(owner)
+            await owner.dispose()
+
+
+@pytest.fixture
+async def session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """An owner session whose work is rolled back after the test (service-level tests)."""
+    engine = create_async_engine(settings.database_url)
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        async_session = AsyncSession(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        try:
+            yield async_session
+        finally:
+            await async_session.close()
+            await transaction.rollback()
+    await engine.dispose()
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """A clean Redis database (db 15) on the real server."""
+    from redis.asyncio import Redis
+
+    _need("Redis", "127.0.0.1", 6379)
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
+# --- CI guard: a skipped service test is a failure ------------------------------------------
+
+_service_skips: list[str] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "redis_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and ("postgres" in report.keywords or "redis" in report.keywords):
+        _service_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if REQUIRE_SERVICES and _service_skips:
+        print(f"\n{len(_service_skips)} PostgreSQL/Redis test(s) were skipped; failing the run:")
+        for nodeid in _service_skips:
+            print(f"  {nodeid}")
+        session.exitstatus = 1
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
