@@ -1,0 +1,99 @@
+"""The channel-neutral reply every channel renders in its own native form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Table(BaseModel):
+    """A small table: a header row and rows of already formatted cells."""
+
+    model_config = ConfigDict(frozen=True)
+
+    columns: list[str]
+    rows: list[list[str]]
+    title: str | None = None
+
+
+class Chart(BaseModel):
+    """An optional chart image: PNG bytes plus a text fallback for channels without images."""
+
+    model_config = ConfigDict(frozen=True)
+
+    png: bytes
+    alt_text: str
+
+
+class ApprovalCard(BaseModel):
+    """A pending action shown for one-tap approval; buttons carry only the opaque short code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action_id: str
+    short_code: str
+    summary: str
+    details: list[str] = Field(default_factory=list)
+    approvers: str
+    expires_at: datetime
+    status: Literal["pending", "approved", "rejected", "expired", "executed", "failed"] = "pending"
+    status_line: str | None = None
+
+    @property
+    def approve_command(self) -> str:
+        return f"approve {self.short_code}"
+
+    @property
+    def reject_command(self) -> str:
+        return f"reject {self.short_code}"
+
+
+class Reply(BaseModel):
+    """What the bot answers: text with light markup (*bold*, _italic_, `code`), and extras."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    table: Table | None = None
+    chart: Chart | None = None
+    card: ApprovalCard | None = None
+    is_error: bool = False
+
+    def as_plain_text(self) -> str:
+        """A text-only rendering (Signal, SMS-like channels, logs); ends with the deciding reply."""
+        parts = [self.text]
+        if self.table is not None:
+            parts.append(render_table_text(self.table))
+        if self.chart is not None:
+            parts.append(f"[chart: {self.chart.alt_text}]")
+        if self.card is not None:
+            card = self.card
+            lines = [f"Approval needed ({card.short_code}): {card.summary}"]
+            lines += [f"  {detail}" for detail in card.details]
+            lines.append(f"Who may approve: {card.approvers}")
+            lines.append(f"Expires: {card.expires_at:%Y-%m-%d %H:%M} UTC")
+            if card.status == "pending":
+                lines.append(f"Reply `{card.approve_command}` or `{card.reject_command}`")
+            else:
+                lines.append(card.status_line or card.status)
+            parts.append("\n".join(lines))
+        return "\n\n".join(part for part in parts if part)
+
+
+def render_table_text(table: Table) -> str:
+    """Monospace table with aligned columns."""
+    widths = [len(column) for column in table.columns]
+    for row in table.rows:
+        for index, cell in enumerate(row):
+            widths[index] = max(widths[index], len(cell))
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(widths[index]) for index, cell in enumerate(cells)).rstrip()
+
+    out = [table.title] if table.title else []
+    out.append(line(table.columns))
+    out.append("  ".join("-" * width for width in widths))
+    out += [line(row) for row in table.rows]
+    return "\n".join(out)
