@@ -17,7 +17,13 @@ class CoreError(Exception):
 
 
 class NotFound(CoreError):
+    """Nothing matched; `suggestions` names the closest things when a lookup had some."""
+
     code = "not_found"
+
+    def __init__(self, message: str, *, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.suggestions = list(suggestions)
 
 
 class PermissionDenied(CoreError):
