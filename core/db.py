@@ -38,10 +38,10 @@ def _role_for(settings: Settings, trust: Trust) -> str | None:
     return None
 
 
-def _quote_ident(name: str) -> str:
+def _checked_role(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"unsafe role name: {name!r}")
-    return f'"{name}"'
+    return name
 
 
 def create_engine(
@@ -57,13 +57,18 @@ def create_engine(
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
+        role = _role_for(settings, trust)
+        if role is not None:
+            # The role is a startup parameter, not a SET ROLE statement: a statement run in a
+            # transaction that later rolls back would silently fall back to the login role, and
+            # a startup role is what RESET ROLE returns to, so no query can step out of it.
+            server_settings = kwargs.setdefault("connect_args", {}).setdefault(
+                "server_settings", {}
+            )
+            server_settings["role"] = _checked_role(role)
     engine = create_async_engine(database_url, echo=settings.db_echo, **kwargs)
     if is_sqlite:
         _configure_sqlite(engine)
-    else:
-        role = _role_for(settings, trust)
-        if role is not None:
-            _switch_role_on_connect(engine, role)
     return engine
 
 
@@ -74,16 +79,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-
-def _switch_role_on_connect(engine: AsyncEngine, role: str) -> None:
-    statement = f"SET ROLE {_quote_ident(role)}"
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _set_role(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(statement)
         cursor.close()
 
 

@@ -1,0 +1,112 @@
+"""The admin commands, run through the real `adpilot` entry point on both backends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from core.security.passwords import verify_password
+from core.users.models import Role, User
+
+ADPILOT = str(Path(sys.executable).with_name("adpilot"))
+
+
+def adpilot(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
+    return subprocess.run(
+        [ADPILOT, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_doctor_on_fresh_embedded_database_says_what_to_do(tmp_path: Path) -> None:
+    env = {"ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/fresh.db"}
+    down = adpilot("doctor", env=env)
+    assert down.returncode == 1
+    assert "adpilot migrate" in down.stdout
+    assert adpilot("migrate", env=env).returncode == 0
+    up = adpilot("doctor", env=env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "Everything required is ready" in up.stdout
+
+
+def test_doctor_fails_when_redis_configured_but_down(tmp_path: Path) -> None:
+    env = {
+        "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/r.db",
+        "ADPILOT_REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    adpilot("migrate", env=env)
+    result = adpilot("doctor", env=env)
+    assert result.returncode == 1
+    assert "redis" in result.stderr
+
+
+def test_production_without_settings_exits_with_the_missing_names(tmp_path: Path) -> None:
+    result = adpilot("doctor", env={"ADPILOT_ENV": "production", "ADPILOT_ENCRYPTION_KEYS": ""})
+    assert result.returncode == 2
+    assert "ADPILOT_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def _user(url: str, email: str) -> User | None:
+    engine = create_async_engine(url)
+    async with AsyncSession(engine) as session:
+        user = await session.scalar(select(User).where(User.email == email))
+    await engine.dispose()
+    return user
+
+
+async def test_create_org_and_user_with_hidden_password(db_url: str) -> None:
+    env = {"ADPILOT_DATABASE_URL": db_url}
+    created = adpilot("create-org", "Acme Ads", "--timezone", "Europe/Berlin", env=env)
+    assert created.returncode == 0, created.stderr
+    assert "acme-ads" in created.stdout
+
+    password = "correct horse battery"
+    result = adpilot(
+        "create-user", "--org", "acme-ads", "--email", "Dana@Acme.test", "--role", "admin",
+        env=env, stdin=f"{password}\n{password}\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert password not in result.stdout + result.stderr
+    user = await _user(db_url, "dana@acme.test")
+    assert user is not None
+    assert user.role is Role.ADMIN
+    assert user.password_hash and verify_password(password, user.password_hash)
+
+    again = adpilot("create-org", "Acme Ads", env=env)
+    assert again.returncode == 1
+    assert "exists already" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("create-user", "--org", "nope", "--email", "a@b.co"), "No organization"),
+        (("create-user", "--org", "x", "--email", "not-an-email"), "not an email"),
+    ],
+)
+def test_create_user_errors_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    env = {
+        "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/e.db",
+        "ADPILOT_NEW_USER_PASSWORD": "long enough password",
+    }
+    adpilot("migrate", env=env)
+    if "x" in args:
+        adpilot("create-org", "X", env=env)
+    result = adpilot(*args, env=env)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
