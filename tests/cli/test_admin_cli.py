@@ -82,7 +82,8 @@ async def test_create_org_and_user_with_hidden_password(db_url: str) -> None:
     user = await _user(db_url, "dana@acme.test")
     assert user is not None
     assert user.role is Role.ADMIN
-    assert user.password_hash and verify_password(password, user.password_hash)
+    assert user.password_hash
+    assert verify_password(password, user.password_hash)
 
     again = adpilot("create-org", "Acme Ads", env=env)
     assert again.returncode == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -23,7 +24,7 @@ def pg_settings(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 @pytest.fixture
-async def two_orgs(pg_settings: Settings) -> tuple[uuid.UUID, uuid.UUID]:
+async def two_orgs(pg_settings: Settings) -> AsyncIterator[tuple[uuid.UUID, uuid.UUID]]:
     """Two orgs with one campaign each, written as the owner and committed."""
     owner = create_async_engine(pg_settings.database_url)
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,7 +110,7 @@ async def test_cannot_write_into_another_org(
             updated = await session.execute(
                 text("UPDATE campaigns SET name = 'pwned' WHERE org_id = :org"), {"org": globex}
             )
-        assert updated.rowcount == 0  # type: ignore[attr-defined]
+        assert updated.rowcount == 0
     finally:
         await database.dispose()
 
