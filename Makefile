@@ -1,12 +1,13 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both bootstrap uv and the venv.
 SHELL := /bin/bash
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else the one pip installs as a module (works with or without --user).
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PY := .venv/bin/python
 
 .PHONY: demo test lint typecheck setup bootstrap clean
 
 bootstrap:
-	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 
 setup: bootstrap
 	@$(UV) sync --frozen --quiet
