@@ -72,6 +72,8 @@ class Settings(BaseSettings):
 
     http_timeout_seconds: float = 30.0
     http_max_attempts: int = Field(default=5, ge=1, le=10)
+    # A platform's wait longer than this is not slept in-process: the job is deferred instead.
+    http_max_inline_wait_seconds: float = Field(default=60.0, ge=0)
 
     # LLM
     llm_model: str | None = None

@@ -153,3 +153,17 @@ class PlatformRegistry:
             known = ", ".join(self.names()) or "none"
             raise NotFound(f"Unknown ad platform {name!r} (known: {known}).") from None
         return factory()
+
+
+@runtime_checkable
+class HourlyMetricsSource(Protocol):
+    """Optional extra an AdPlatform may offer: rows per hour (MetricRow.hour 0-23, account tz)."""
+
+    async def get_hourly_metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+    ) -> list[MetricRow]: ...

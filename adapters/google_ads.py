@@ -1,0 +1,444 @@
+"""Google Ads API over REST: OAuth, GAQL searchStream (money in micros) and mutates."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from adapters.base import JSON, HttpAdapter, error_for_status, expires_at, parse_duration
+from adapters.money import exact_in_currency, from_micros, parse_decimal, to_micros
+from core.errors import (
+    AuthExpired,
+    InvalidRequest,
+    PlatformError,
+    PlatformNotFound,
+    PlatformPermissionDenied,
+    PlatformUnavailable,
+    RateLimited,
+)
+from core.ports import (
+    CampaignChanges,
+    CampaignDraft,
+    MetricRow,
+    MutationResult,
+    PlatformAccount,
+    PlatformCampaign,
+    PlatformStatus,
+    TokenSet,
+)
+
+SCOPE = "https://www.googleapis.com/auth/adwords"
+_STATUS_IN = {"ENABLED": "ACTIVE", "PAUSED": "PAUSED", "REMOVED": "ARCHIVED"}
+_STATUS_OUT = {"ACTIVE": "ENABLED", "PAUSED": "PAUSED", "ARCHIVED": "REMOVED"}
+_RETRYABLE_STATUS = {"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"}
+_STATUS_ERRORS: dict[str, type[PlatformError]] = {
+    "UNAUTHENTICATED": AuthExpired,
+    "PERMISSION_DENIED": PlatformPermissionDenied,
+    "NOT_FOUND": PlatformNotFound,
+    "INVALID_ARGUMENT": InvalidRequest,
+    "FAILED_PRECONDITION": InvalidRequest,
+}
+
+_CAMPAIGN_FIELDS = (
+    "customer.currency_code, campaign.id, campaign.name, campaign.status, "
+    "campaign.advertising_channel_type, campaign.campaign_budget, campaign_budget.amount_micros"
+)
+_METRIC_FIELDS = (
+    "customer.currency_code, campaign.id, segments.date, metrics.cost_micros, metrics.clicks, "
+    "metrics.impressions, metrics.conversions, metrics.conversions_value"
+)
+
+
+def _digits(customer_id: str) -> str:
+    digits = customer_id.replace("-", "").removeprefix("customers/")
+    if not digits.isdigit():
+        raise InvalidRequest(f"Not a Google Ads customer id: {customer_id!r}.")
+    return digits
+
+
+def _retry_delay(failure: JSON) -> float | None:
+    """The longest retryDelay in a google.rpc.Status (QuotaErrorDetails or RetryInfo)."""
+    delays: list[float] = []
+    for detail in failure.get("details") or []:
+        delay = parse_duration(detail.get("retryDelay"))
+        if delay is not None:
+            delays.append(delay)
+        for error in detail.get("errors") or []:
+            quota = (error.get("details") or {}).get("quotaErrorDetails") or {}
+            delay = parse_duration(quota.get("retryDelay"))
+            if delay is not None:
+                delays.append(delay)
+    return max(delays) if delays else None
+
+
+def _first_message(failure: JSON) -> str:
+    for detail in failure.get("details") or []:
+        for error in detail.get("errors") or []:
+            if error.get("message"):
+                return str(error["message"])
+    return str(failure.get("message") or "Google Ads request failed.")
+
+
+def status_error(failure: JSON, http_status: int) -> PlatformError:
+    """Map a google.rpc.Status body to the neutral error."""
+    status = str(failure.get("status") or "")
+    message = f"Google Ads: {_first_message(failure)}"
+    if status == "RESOURCE_EXHAUSTED" or http_status == 429:
+        return RateLimited(message, retry_after=_retry_delay(failure) or 60.0)
+    if status in _RETRYABLE_STATUS:
+        return PlatformUnavailable(message, retry_after=_retry_delay(failure))
+    if status in _STATUS_ERRORS:
+        return _STATUS_ERRORS[status](message)
+    return error_for_status(http_status, message)
+
+
+def _oauth_error(body: JSON, http_status: int) -> PlatformError:
+    code = str(body.get("error"))
+    message = f"Google OAuth: {code}: {body.get('error_description', '')}".strip()
+    if code == "invalid_grant":
+        return AuthExpired(message)
+    return error_for_status(http_status, message)
+
+
+class GoogleAdsAdapter(HttpAdapter):
+    """The Google Ads REST API (version and base URL from settings)."""
+
+    name = "google"
+
+    @property
+    def _api(self) -> str:
+        base = self.settings.google_ads_api_url.rstrip("/")
+        return f"{base}/{self.settings.google_ads_api_version}"
+
+    def raise_for_response(self, response: httpx.Response) -> None:
+        if response.is_success:
+            self._raise_partial_failure(response)
+            return
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, list) and body:  # searchStream wraps its error in an array
+            body = body[-1]
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            raise status_error(body["error"], response.status_code)
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            raise _oauth_error(body, response.status_code)
+        super().raise_for_response(response)
+
+    def _raise_partial_failure(self, response: httpx.Response) -> None:
+        if not response.content:
+            return
+        try:
+            body: Any = response.json()
+        except ValueError:
+            return
+        if isinstance(body, dict) and body.get("partialFailureError"):
+            raise status_error(body["partialFailureError"], 400)
+        if isinstance(body, list):  # an error that broke a stream midway
+            for batch in body:
+                if isinstance(batch, dict) and isinstance(batch.get("error"), dict):
+                    raise status_error(batch["error"], int(batch["error"].get("code") or 500))
+
+    def _headers(self, access_token: str) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {access_token}"}
+        if self.settings.google_developer_token is not None:
+            headers["developer-token"] = self.settings.google_developer_token.get_secret_value()
+        if self.settings.google_login_customer_id:
+            headers["login-customer-id"] = _digits(self.settings.google_login_customer_id)
+        return headers
+
+    # --- OAuth ------------------------------------------------------------------------------
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        query = {
+            "client_id": self._client_id(),
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "scope": SCOPE,
+            "access_type": "offline",
+            "prompt": "consent",
+            "state": state,
+        }
+        return f"{self.settings.google_oauth_authorize_url}?{urlencode(query)}"
+
+    def _client_id(self) -> str:
+        if not self.settings.google_client_id:
+            raise InvalidRequest("ADPILOT_GOOGLE_CLIENT_ID is not set.")
+        return self.settings.google_client_id
+
+    def _client_secret(self) -> str:
+        if self.settings.google_client_secret is None:
+            raise InvalidRequest("ADPILOT_GOOGLE_CLIENT_SECRET is not set.")
+        return self.settings.google_client_secret.get_secret_value()
+
+    async def authenticate(self, *, code: str, redirect_uri: str) -> TokenSet:
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        return await self._token(form)
+
+    async def refresh_token(self, *, refresh_token: str) -> TokenSet:
+        return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    async def _token(self, form: dict[str, str]) -> TokenSet:
+        form = {**form, "client_id": self._client_id(), "client_secret": self._client_secret()}
+        body = await self.request_json("POST", self.settings.google_oauth_token_url, data=form)
+        return TokenSet(
+            access_token=body["access_token"],
+            refresh_token=body.get("refresh_token"),
+            expires_at=expires_at(body.get("expires_in")),
+            scopes=str(body.get("scope") or "").split(),
+        )
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def search(self, customer_id: str, query: str, *, access_token: str) -> list[JSON]:
+        """Every row of a GAQL query, across the searchStream batches."""
+        url = f"{self._api}/customers/{_digits(customer_id)}/googleAds:searchStream"
+        batches = await self.request_json(
+            "POST", url, json={"query": query}, headers=self._headers(access_token)
+        )
+        rows: list[JSON] = []
+        for batch in batches or []:
+            rows.extend(batch.get("results") or [])
+        return rows
+
+    async def list_accounts(self, *, access_token: str) -> list[PlatformAccount]:
+        url = f"{self._api}/customers:listAccessibleCustomers"
+        body = await self.request_json("GET", url, headers=self._headers(access_token))
+        accounts: list[PlatformAccount] = []
+        for resource in body.get("resourceNames") or []:
+            customer_id = _digits(resource)
+            query = (
+                "SELECT customer.id, customer.descriptive_name, customer.currency_code, "
+                "customer.time_zone, customer.manager FROM customer"
+            )
+            try:
+                rows = await self.search(customer_id, query, access_token=access_token)
+            except (PlatformPermissionDenied, PlatformNotFound):
+                continue  # listed but unreachable without a manager; the rest still work
+            for row in rows:
+                customer = row.get("customer") or {}
+                if customer.get("manager"):
+                    continue
+                accounts.append(
+                    PlatformAccount(
+                        external_id=str(customer.get("id") or customer_id),
+                        name=customer.get("descriptiveName") or customer_id,
+                        currency=customer.get("currencyCode") or "USD",
+                        timezone=customer.get("timeZone") or "UTC",
+                    )
+                )
+        return accounts
+
+    async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
+        query = f"SELECT {_CAMPAIGN_FIELDS} FROM campaign WHERE campaign.status != 'REMOVED'"  # noqa: S608
+        rows = await self.search(account_id, query, access_token=access_token)
+        return [self._campaign(account_id, row) for row in rows]
+
+    async def _get_campaign_row(self, account_id: str, campaign_id: str, token: str) -> JSON:
+        if not campaign_id.isdigit():
+            raise PlatformNotFound(f"No Google Ads campaign {campaign_id!r}.")
+        # GAQL, not SQL: only a digits-checked id is interpolated.
+        query = f"SELECT {_CAMPAIGN_FIELDS} FROM campaign WHERE campaign.id = {campaign_id}"  # noqa: S608
+        rows = await self.search(account_id, query, access_token=token)
+        if not rows:
+            raise PlatformNotFound(f"No Google Ads campaign {campaign_id} in {account_id}.")
+        return rows[0]
+
+    def _campaign(self, account_id: str, row: JSON) -> PlatformCampaign:
+        campaign = row.get("campaign") or {}
+        budget = row.get("campaignBudget") or {}
+        currency = (row.get("customer") or {}).get("currencyCode") or "USD"
+        status: PlatformStatus = _STATUS_IN.get(campaign.get("status", ""), "DRAFT")  # type: ignore[assignment]
+        amount = budget.get("amountMicros")
+        return PlatformCampaign(
+            external_id=str(campaign.get("id")),
+            account_id=_digits(account_id),
+            name=campaign.get("name") or "",
+            status=status,
+            objective=campaign.get("advertisingChannelType"),
+            daily_budget=from_micros(amount) if amount is not None else None,
+            currency=currency,
+        )
+
+    async def get_metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+    ) -> list[MetricRow]:
+        return await self._metrics(account_id, campaign_id, start_date, end_date, access_token)
+
+    async def get_hourly_metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+    ) -> list[MetricRow]:
+        return await self._metrics(
+            account_id, campaign_id, start_date, end_date, access_token, hourly=True
+        )
+
+    async def _metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+        *,
+        hourly: bool = False,
+    ) -> list[MetricRow]:
+        fields = _METRIC_FIELDS + (", segments.hour" if hourly else "")
+        where = [
+            f"segments.date BETWEEN '{start_date.isoformat()}' AND '{end_date.isoformat()}'",
+            "campaign.status != 'REMOVED'",
+        ]
+        if campaign_id is not None:
+            if not campaign_id.isdigit():
+                raise PlatformNotFound(f"No Google Ads campaign {campaign_id!r}.")
+            where.append(f"campaign.id = {campaign_id}")
+        query = f"SELECT {fields} FROM campaign WHERE {' AND '.join(where)}"  # noqa: S608
+        rows = await self.search(account_id, query, access_token=access_token)
+        return [self._metric_row(row) for row in rows]
+
+    @staticmethod
+    def _metric_row(row: JSON) -> MetricRow:
+        metrics = row.get("metrics") or {}
+        segments = row.get("segments") or {}
+        hour = segments.get("hour")
+        return MetricRow(
+            campaign_external_id=str((row.get("campaign") or {}).get("id")),
+            day=date.fromisoformat(segments["date"]),
+            hour=int(hour) if hour is not None else None,
+            impressions=int(metrics.get("impressions") or 0),
+            clicks=int(metrics.get("clicks") or 0),
+            spend=from_micros(metrics.get("costMicros") or 0),
+            conversions=parse_decimal(metrics.get("conversions")),
+            conversion_value=parse_decimal(metrics.get("conversionsValue")),
+            currency=(row.get("customer") or {}).get("currencyCode") or "USD",
+        )
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def _mutate(
+        self, account_id: str, service: str, operation: JSON, *, access_token: str
+    ) -> str:
+        url = f"{self._api}/customers/{_digits(account_id)}/{service}:mutate"
+        body = {"operations": [operation], "partialFailure": True, "validateOnly": False}
+        answer = await self.request_json(
+            "POST",
+            url,
+            json=body,
+            headers=self._headers(access_token),
+            idempotent="create" not in operation,
+        )
+        results = answer.get("results") or [{}]
+        return str(results[0].get("resourceName") or "")
+
+    async def create_campaign(
+        self, account_id: str, draft: CampaignDraft, *, access_token: str
+    ) -> PlatformCampaign:
+        if draft.daily_budget is None:
+            raise InvalidRequest("Google Ads campaigns need a daily budget.")
+        customer = _digits(account_id)
+        budget_resource = await self._mutate(
+            customer,
+            "campaignBudgets",
+            {
+                "create": {
+                    "name": f"{draft.name} budget",
+                    "deliveryMethod": "STANDARD",
+                    "explicitlyShared": False,
+                    "amountMicros": str(to_micros(draft.daily_budget)),
+                }
+            },
+            access_token=access_token,
+        )
+        status = _STATUS_OUT.get(draft.status, "PAUSED")
+        resource = await self._mutate(
+            customer,
+            "campaigns",
+            {
+                "create": {
+                    "name": draft.name,
+                    "status": status,
+                    "advertisingChannelType": draft.objective or "SEARCH",
+                    "campaignBudget": budget_resource,
+                    "manualCpc": {},
+                }
+            },
+            access_token=access_token,
+        )
+        row = await self._get_campaign_row(customer, resource.rsplit("/", 1)[-1], access_token)
+        return self._campaign(customer, row)
+
+    async def _set_campaign(
+        self, account_id: str, campaign_id: str, fields: JSON, *, access_token: str
+    ) -> None:
+        customer = _digits(account_id)
+        update = {"resourceName": f"customers/{customer}/campaigns/{campaign_id}", **fields}
+        operation = {"updateMask": ",".join(sorted(fields)), "update": update}
+        await self._mutate(customer, "campaigns", operation, access_token=access_token)
+
+    async def pause_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> MutationResult:
+        await self._set_campaign(
+            account_id, campaign_id, {"status": "PAUSED"}, access_token=access_token
+        )
+        return MutationResult(external_id=campaign_id, status="PAUSED")
+
+    async def resume_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> MutationResult:
+        await self._set_campaign(
+            account_id, campaign_id, {"status": "ENABLED"}, access_token=access_token
+        )
+        return MutationResult(external_id=campaign_id, status="ACTIVE")
+
+    async def update_budget(
+        self, account_id: str, campaign_id: str, daily_budget: Decimal, *, access_token: str
+    ) -> MutationResult:
+        row = await self._get_campaign_row(account_id, campaign_id, access_token)
+        currency = (row.get("customer") or {}).get("currencyCode") or "USD"
+        amount = exact_in_currency(daily_budget, currency)
+        budget_resource = (row.get("campaign") or {}).get("campaignBudget")
+        if not budget_resource:
+            raise InvalidRequest(f"Google Ads campaign {campaign_id} has no campaign budget.")
+        operation = {
+            "updateMask": "amount_micros",
+            "update": {"resourceName": budget_resource, "amountMicros": str(to_micros(amount))},
+        }
+        await self._mutate(account_id, "campaignBudgets", operation, access_token=access_token)
+        return MutationResult(
+            external_id=campaign_id, daily_budget=amount, raw={"budget": budget_resource}
+        )
+
+    async def update_campaign(
+        self, account_id: str, campaign_id: str, changes: CampaignChanges, *, access_token: str
+    ) -> MutationResult:
+        fields: JSON = {}
+        if changes.name is not None:
+            fields["name"] = changes.name
+        if changes.status is not None:
+            if changes.status not in _STATUS_OUT:
+                raise InvalidRequest(f"Google Ads cannot set status {changes.status}.")
+            fields["status"] = _STATUS_OUT[changes.status]
+        if fields:
+            await self._set_campaign(account_id, campaign_id, fields, access_token=access_token)
+        budget = None
+        if changes.daily_budget is not None:
+            result = await self.update_budget(
+                account_id, campaign_id, changes.daily_budget, access_token=access_token
+            )
+            budget = result.daily_budget
+        return MutationResult(external_id=campaign_id, status=changes.status, daily_budget=budget)

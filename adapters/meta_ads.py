@@ -1,0 +1,425 @@
+"""Meta Marketing API (Graph): OAuth, ad accounts, campaigns, insights; budgets in minor units."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from adapters.base import JSON, HttpAdapter, error_for_status, expires_at
+from adapters.money import from_meta_minor, parse_decimal, to_meta_minor
+from core.errors import (
+    AuthExpired,
+    InvalidRequest,
+    PlatformError,
+    PlatformNotFound,
+    PlatformPermissionDenied,
+    PlatformUnavailable,
+    RateLimited,
+)
+from core.ports import (
+    CampaignChanges,
+    CampaignDraft,
+    MetricRow,
+    MutationResult,
+    PlatformAccount,
+    PlatformCampaign,
+    PlatformStatus,
+    TokenSet,
+)
+
+SCOPES = "ads_management,ads_read,business_management"
+_THROTTLE_CODES = {4, 17, 32, 613, *range(80000, 80015)}
+_TOKEN_CODES = {190, 102}
+_TRANSIENT_CODES = {1, 2}
+# Budget changes beyond 4 per ad set per hour are blocked for an hour (code 17).
+BUDGET_THROTTLE_WAIT = 3600.0
+DEFAULT_THROTTLE_WAIT = 300.0
+MAX_PAGES = 1000
+# The first action type present counts as "conversions"; the kinds overlap, so never add them up.
+CONVERSION_ACTIONS = (
+    "omni_purchase",
+    "purchase",
+    "offsite_conversion.fb_pixel_purchase",
+    "lead",
+    "onsite_conversion.lead_grouped",
+    "offsite_conversion.fb_pixel_lead",
+    "complete_registration",
+    "mobile_app_install",
+)
+_STATUS_IN = {"ACTIVE": "ACTIVE", "PAUSED": "PAUSED", "ARCHIVED": "ARCHIVED", "DELETED": "ARCHIVED"}
+_CAMPAIGN_FIELDS = "id,account_id,name,status,objective,daily_budget,lifetime_budget"
+
+
+class MetaThrottled(RateLimited):
+    """A Meta throttle; `meta_code` tells which limit (17 also guards budget changes)."""
+
+    def __init__(self, message: str, *, retry_after: float | None, meta_code: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.meta_code = meta_code
+
+
+def usage_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds until access returns, from Meta's usage headers (BUC and ad-account usage)."""
+    waits: list[float] = []
+    raw = headers.get("x-business-use-case-usage")
+    if raw:
+        try:
+            usage = json.loads(raw)
+        except ValueError:
+            usage = {}
+        for entries in usage.values() if isinstance(usage, dict) else []:
+            for entry in entries if isinstance(entries, list) else []:
+                minutes = entry.get("estimated_time_to_regain_access") or 0
+                waits.append(float(minutes) * 60)
+    raw_account = headers.get("x-ad-account-usage")
+    if raw_account:
+        try:
+            account = json.loads(raw_account)
+        except ValueError:
+            account = {}
+        if isinstance(account, dict) and account.get("reset_time_duration"):
+            waits.append(float(account["reset_time_duration"]))
+    positive = [wait for wait in waits if wait > 0]
+    return max(positive) if positive else None
+
+
+def graph_error(error: JSON, response: httpx.Response) -> PlatformError:
+    """Map a Graph API error body to the neutral error."""
+    code = int(error.get("code") or 0)
+    subcode = int(error.get("error_subcode") or 0)
+    message = f"Meta error {code}/{subcode}: {error.get('message', '')}"
+    if code in _TOKEN_CODES:
+        return AuthExpired(message)
+    if code in _THROTTLE_CODES:
+        wait = usage_wait(response.headers) or DEFAULT_THROTTLE_WAIT
+        return MetaThrottled(message, retry_after=wait, meta_code=code)
+    if code in _TRANSIENT_CODES:
+        return PlatformUnavailable(message)
+    if code == 10 or 200 <= code <= 299:
+        return PlatformPermissionDenied(message)
+    if code == 803 or (code == 100 and subcode == 33):
+        return PlatformNotFound(message)
+    if code == 100:
+        return InvalidRequest(message)
+    return error_for_status(response.status_code, message)
+
+
+def _act(account_id: str) -> str:
+    digits = account_id.removeprefix("act_")
+    if not digits.isdigit():
+        raise InvalidRequest(f"Not a Meta ad account id: {account_id!r}.")
+    return f"act_{digits}"
+
+
+def _conversions(items: list[JSON] | None) -> tuple[str | None, Decimal]:
+    by_type = {item.get("action_type"): item.get("value") for item in items or []}
+    for action_type in CONVERSION_ACTIONS:
+        if action_type in by_type:
+            return action_type, parse_decimal(by_type[action_type])
+    return None, Decimal(0)
+
+
+class MetaAdsAdapter(HttpAdapter):
+    """The Meta Marketing API; the token travels as a Bearer header, never in the URL."""
+
+    name = "meta"
+
+    @property
+    def _api(self) -> str:
+        return f"{self.settings.meta_api_url.rstrip('/')}/{self.settings.meta_api_version}"
+
+    def raise_for_response(self, response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            raise graph_error(body["error"], response)
+        super().raise_for_response(response)
+
+    async def _get(self, path: str, token: str | None, **params: Any) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        return await self.request_json("GET", f"{self._api}/{path}", params=params, headers=headers)
+
+    async def _post(self, path: str, token: str, *, idempotent: bool = True, **form: Any) -> Any:
+        return await self.request_json(
+            "POST",
+            f"{self._api}/{path}",
+            data={key: str(value) for key, value in form.items()},
+            headers={"Authorization": f"Bearer {token}"},
+            idempotent=idempotent,
+        )
+
+    async def _paged(self, path: str, token: str, **params: Any) -> list[JSON]:
+        """Every item across pages, following paging.cursors.after while paging.next exists."""
+        items: list[JSON] = []
+        for _ in range(MAX_PAGES):
+            body = await self._get(path, token, **params)
+            items.extend(body.get("data") or [])
+            paging = body.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                return items
+            params = {**params, "after": after}
+        raise PlatformUnavailable(f"Meta kept paging past {MAX_PAGES} pages.")
+
+    # --- OAuth ------------------------------------------------------------------------------
+
+    def _app(self) -> tuple[str, str]:
+        if not self.settings.meta_app_id or self.settings.meta_app_secret is None:
+            raise InvalidRequest("ADPILOT_META_APP_ID and ADPILOT_META_APP_SECRET must be set.")
+        return self.settings.meta_app_id, self.settings.meta_app_secret.get_secret_value()
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        app_id, _ = self._app()
+        query = {
+            "client_id": app_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "scope": SCOPES,
+            "response_type": "code",
+        }
+        return f"{self.settings.meta_oauth_authorize_url}?{urlencode(query)}"
+
+    async def authenticate(self, *, code: str, redirect_uri: str) -> TokenSet:
+        """Exchange the code, then swap the short-lived token for a ~60-day one."""
+        app_id, secret = self._app()
+        short = await self._get(
+            "oauth/access_token",
+            None,
+            client_id=app_id,
+            redirect_uri=redirect_uri,
+            client_secret=secret,
+            code=code,
+        )
+        return await self.refresh_token(refresh_token=short["access_token"])
+
+    async def refresh_token(self, *, refresh_token: str) -> TokenSet:
+        """Extend a still-valid token (`refresh_token` is the current access token).
+
+        Meta has no refresh tokens and an expired token cannot be exchanged (AuthExpired).
+        """
+        app_id, secret = self._app()
+        body = await self._get(
+            "oauth/access_token",
+            None,
+            grant_type="fb_exchange_token",
+            client_id=app_id,
+            client_secret=secret,
+            fb_exchange_token=refresh_token,
+        )
+        return TokenSet(
+            access_token=body["access_token"],
+            expires_at=expires_at(body.get("expires_in")),
+            scopes=SCOPES.split(","),
+        )
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def list_accounts(self, *, access_token: str) -> list[PlatformAccount]:
+        rows = await self._paged(
+            "me/adaccounts",
+            access_token,
+            fields="account_id,name,currency,timezone_name",
+            limit=100,
+        )
+        return [
+            PlatformAccount(
+                external_id=str(row.get("account_id") or row["id"].removeprefix("act_")),
+                name=row.get("name") or row["id"],
+                currency=row.get("currency") or "USD",
+                timezone=row.get("timezone_name") or "UTC",
+            )
+            for row in rows
+        ]
+
+    async def _currency(self, account_id: str, token: str) -> str:
+        body = await self._get(_act(account_id), token, fields="currency")
+        return str(body.get("currency") or "USD")
+
+    async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
+        currency = await self._currency(account_id, access_token)
+        rows = await self._paged(
+            f"{_act(account_id)}/campaigns", access_token, fields=_CAMPAIGN_FIELDS, limit=100
+        )
+        return [self._campaign(account_id, row, currency) for row in rows]
+
+    @staticmethod
+    def _campaign(account_id: str, row: JSON, currency: str) -> PlatformCampaign:
+        status: PlatformStatus = _STATUS_IN.get(row.get("status", ""), "DRAFT")  # type: ignore[assignment]
+        daily, lifetime = row.get("daily_budget"), row.get("lifetime_budget")
+        return PlatformCampaign(
+            external_id=str(row["id"]),
+            account_id=account_id.removeprefix("act_"),
+            name=row.get("name") or "",
+            status=status,
+            objective=row.get("objective"),
+            daily_budget=from_meta_minor(daily, currency) if daily else None,
+            lifetime_budget=from_meta_minor(lifetime, currency) if lifetime else None,
+            currency=currency,
+        )
+
+    async def _get_campaign(
+        self, account_id: str, campaign_id: str, token: str
+    ) -> PlatformCampaign:
+        currency = await self._currency(account_id, token)
+        row = await self._get(campaign_id, token, fields=_CAMPAIGN_FIELDS)
+        digits = _act(account_id).removeprefix("act_")
+        if str(row.get("account_id") or digits) != digits:
+            raise PlatformNotFound(f"Meta campaign {campaign_id} is not in {account_id}.")
+        return self._campaign(account_id, row, currency)
+
+    async def get_metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+    ) -> list[MetricRow]:
+        return await self._insights(account_id, campaign_id, start_date, end_date, access_token)
+
+    async def get_hourly_metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+    ) -> list[MetricRow]:
+        return await self._insights(
+            account_id, campaign_id, start_date, end_date, access_token, hourly=True
+        )
+
+    async def _insights(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        token: str,
+        *,
+        hourly: bool = False,
+    ) -> list[MetricRow]:
+        params: dict[str, Any] = {
+            "level": "campaign",
+            "fields": "campaign_id,account_currency,spend,impressions,clicks,actions,action_values",
+            "time_range": json.dumps(
+                {"since": start_date.isoformat(), "until": end_date.isoformat()}
+            ),
+            "time_increment": 1,
+            "limit": 500,
+        }
+        if hourly:
+            params["breakdowns"] = "hourly_stats_aggregated_by_advertiser_time_zone"
+        if campaign_id is not None:
+            params["filtering"] = json.dumps(
+                [{"field": "campaign.id", "operator": "IN", "value": [campaign_id]}]
+            )
+        rows = await self._paged(f"{_act(account_id)}/insights", token, **params)
+        return [self._metric_row(row) for row in rows]
+
+    @staticmethod
+    def _metric_row(row: JSON) -> MetricRow:
+        action_type, conversions = _conversions(row.get("actions"))
+        values = {
+            item.get("action_type"): item.get("value") for item in row.get("action_values") or []
+        }
+        hour_range = row.get("hourly_stats_aggregated_by_advertiser_time_zone")
+        return MetricRow(
+            campaign_external_id=str(row["campaign_id"]),
+            day=date.fromisoformat(row["date_start"]),
+            hour=int(hour_range[:2]) if hour_range else None,
+            impressions=int(row.get("impressions") or 0),
+            clicks=int(row.get("clicks") or 0),
+            spend=parse_decimal(row.get("spend")),
+            conversions=conversions,
+            conversion_value=parse_decimal(values.get(action_type)) if action_type else Decimal(0),
+            currency=row.get("account_currency") or "USD",
+        )
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def create_campaign(
+        self, account_id: str, draft: CampaignDraft, *, access_token: str
+    ) -> PlatformCampaign:
+        currency = await self._currency(account_id, access_token)
+        form: dict[str, Any] = {
+            "name": draft.name,
+            "objective": draft.objective or "OUTCOME_TRAFFIC",
+            "status": "ACTIVE" if draft.status == "ACTIVE" else "PAUSED",
+            "special_ad_categories": "[]",
+        }
+        if draft.daily_budget is not None:
+            form["daily_budget"] = to_meta_minor(draft.daily_budget, currency)
+        body = await self._post(
+            f"{_act(account_id)}/campaigns", access_token, idempotent=False, **form
+        )
+        return await self._get_campaign(account_id, str(body["id"]), access_token)
+
+    async def _update(self, campaign_id: str, token: str, **form: Any) -> None:
+        body = await self._post(campaign_id, token, **form)
+        if not body.get("success"):
+            raise PlatformUnavailable(f"Meta did not confirm the change to {campaign_id}.")
+
+    async def pause_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> MutationResult:
+        await self._update(campaign_id, access_token, status="PAUSED")
+        return MutationResult(external_id=campaign_id, status="PAUSED")
+
+    async def resume_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> MutationResult:
+        await self._update(campaign_id, access_token, status="ACTIVE")
+        return MutationResult(external_id=campaign_id, status="ACTIVE")
+
+    async def update_budget(
+        self, account_id: str, campaign_id: str, daily_budget: Decimal, *, access_token: str
+    ) -> MutationResult:
+        campaign = await self._get_campaign(account_id, campaign_id, access_token)
+        if campaign.daily_budget is None:
+            raise InvalidRequest(
+                f"Meta campaign {campaign_id} has no campaign budget; its ad sets hold it."
+            )
+        minor = to_meta_minor(daily_budget, campaign.currency)
+        try:
+            await self._update(campaign_id, access_token, daily_budget=minor)
+        except MetaThrottled as exc:
+            if exc.meta_code != 17:
+                raise
+            wait = max(exc.retry_after or 0.0, BUDGET_THROTTLE_WAIT)
+            raise RateLimited(exc.message, retry_after=wait) from exc
+        return MutationResult(
+            external_id=campaign_id,
+            daily_budget=from_meta_minor(minor, campaign.currency),
+            raw={"daily_budget": minor},
+        )
+
+    async def update_campaign(
+        self, account_id: str, campaign_id: str, changes: CampaignChanges, *, access_token: str
+    ) -> MutationResult:
+        form: dict[str, Any] = {}
+        if changes.name is not None:
+            form["name"] = changes.name
+        if changes.status is not None:
+            if changes.status not in ("ACTIVE", "PAUSED", "ARCHIVED"):
+                raise InvalidRequest(f"Meta cannot set status {changes.status}.")
+            form["status"] = changes.status
+        if form:
+            await self._update(campaign_id, access_token, **form)
+        budget = None
+        if changes.daily_budget is not None:
+            result = await self.update_budget(
+                account_id, campaign_id, changes.daily_budget, access_token=access_token
+            )
+            budget = result.daily_budget
+        return MutationResult(external_id=campaign_id, status=changes.status, daily_budget=budget)
