@@ -1,0 +1,258 @@
+"""The rule cycle: evaluate every enabled rule of every org set-based, then apply per org.
+
+evaluate() issues a fixed number of statements (rules, campaigns, cooldowns) plus one per
+distinct window, whatever the number of rules, campaigns, orgs or timezones.
+apply_firings() writes alerts and, per mode, a PendingAction (approve) or an executed
+action within guardrails (auto), all in the caller's one org transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.approvals import executor as approval_executor
+from core.approvals import service as approvals
+from core.approvals.models import ActionStatus, PendingAction
+from core.audit.service import Actor
+from core.base import utcnow
+from core.db import Database, set_tenant
+from core.errors import CoreError
+from core.ports import PlatformRegistry
+from core.rules.aggregate import fill_totals, last_firings, load_campaigns
+from core.rules.engine import CampaignFacts, CompiledRule, Firing, eligible_status, judge
+from core.rules.models import Alert, Rule
+from core.rules.schemas import WindowKey, parse_spec
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation saw and decided."""
+
+    now: datetime
+    firings: list[Firing] = field(default_factory=list)
+    rule_ids: list[uuid.UUID] = field(default_factory=list)
+    rules: int = 0
+    campaigns: int = 0
+    windows: int = 0
+    statements: int = 0
+
+
+@dataclass
+class CycleReport:
+    evaluation: Evaluation
+    alerts: int = 0
+    proposed: int = 0
+    executed: int = 0
+    failed_orgs: list[uuid.UUID] = field(default_factory=list)
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    return CompiledRule(
+        id=rule.id, org_id=rule.org_id, name=rule.name, mode=rule.mode, spec=parse_spec(rule.spec)
+    )
+
+
+async def load_rules(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID | None = None,
+    rule_ids: Sequence[uuid.UUID] | None = None,
+) -> list[CompiledRule]:
+    """Enabled rules (all orgs unless one is given), or exactly `rule_ids`."""
+    query = select(Rule.id, Rule.org_id, Rule.name, Rule.mode, Rule.spec)
+    if rule_ids is not None:
+        query = query.where(Rule.id.in_(list(rule_ids)))
+    else:
+        query = query.where(Rule.enabled.is_(True))
+    if org_id is not None:
+        query = query.where(Rule.org_id == org_id)
+    rows = await session.execute(query)
+    return [
+        CompiledRule(id=r[0], org_id=r[1], name=r[2], mode=r[3], spec=parse_spec(r[4]))
+        for r in rows
+    ]
+
+
+def by_org(campaigns: Iterable[CampaignFacts]) -> dict[uuid.UUID, list[CampaignFacts]]:
+    grouped: dict[uuid.UUID, list[CampaignFacts]] = defaultdict(list)
+    for campaign in campaigns:
+        grouped[campaign.org_id].append(campaign)
+    return grouped
+
+
+async def evaluate(
+    *,
+    session: AsyncSession,
+    now: datetime | None = None,
+    org_id: uuid.UUID | None = None,
+    rule_ids: Sequence[uuid.UUID] | None = None,
+) -> Evaluation:
+    """Judge every enabled rule (of all orgs by default) against fresh window aggregates."""
+    now = now or utcnow()
+    rules = await load_rules(session, org_id=org_id, rule_ids=rule_ids)
+    result = Evaluation(now=now, rules=len(rules), statements=1, rule_ids=[r.id for r in rules])
+    if not rules:
+        return result
+    org_filter = (
+        [org_id]
+        if org_id is not None
+        else select(Rule.org_id).where(Rule.enabled.is_(True)).distinct()
+    )
+    if rule_ids is not None:
+        org_filter = sorted({rule.org_id for rule in rules})
+    statuses = set().union(*(eligible_status(rule.spec) for rule in rules))
+    campaigns = await load_campaigns(session, org_filter=org_filter, statuses=statuses)
+    windows: set[WindowKey] = set().union(*(rule.windows for rule in rules))
+    issued = await fill_totals(session, campaigns, windows=windows, now=now, org_filter=org_filter)
+    longest = max(rule.spec.limits.cooldown_hours for rule in rules)
+    fired = await last_firings(session, since=now - timedelta(hours=longest), org_id=org_id)
+    grouped = by_org(campaigns.values())
+    for rule in rules:
+        result.firings.extend(judge(rule, grouped.get(rule.org_id, ()), now=now, last_fired=fired))
+    result.campaigns = len(campaigns)
+    result.windows = len(windows)
+    result.statements += 2 + issued
+    return result
+
+
+def _alert(firing: Firing) -> Alert:
+    return Alert(
+        org_id=firing.org_id,
+        rule_id=firing.rule_id,
+        campaign_id=firing.campaign_id,
+        scope_key=firing.scope_key,
+        severity="warning" if firing.action is None else "action",
+        message=firing.message,
+        observed=dict(firing.observed),
+        action_taken="notified",
+        created_at=firing.at,
+    )
+
+
+async def _propose(session: AsyncSession, firing: Firing) -> PendingAction:
+    action = firing.action
+    assert action is not None
+    return await approvals.propose(
+        session=session,
+        org_id=firing.org_id,
+        kind=action.kind,
+        arguments=dict(action.arguments),
+        summary=f"{action.summary} (rule '{firing.rule_name}')",
+        rule_id=firing.rule_id,
+        origin_channel="rule",
+        campaign_id=firing.campaign_id,
+        before_state=dict(action.before_state),
+    )
+
+
+async def _execute_auto(
+    session: AsyncSession, alert: Alert, pending: PendingAction, registry: PlatformRegistry
+) -> None:
+    # The rule itself is the approver, within the guardrails propose() already enforced.
+    pending.status = ActionStatus.APPROVED
+    pending.decided_at = utcnow()
+    pending.decided_via = "rule"
+    await session.flush()
+    source = f"rule:{pending.rule_id}"
+    actor = Actor(org_id=pending.org_id, user_id=None, channel="rule", source=source)
+    try:
+        await approval_executor.execute(
+            session=session, action=pending, registry=registry, actor=actor
+        )
+    except CoreError as exc:
+        # The executor commits its refusal; the org binding ends with that transaction.
+        await set_tenant(session, pending.org_id)
+        alert.action_taken = "auto_failed"
+        alert.message = f"{alert.message} Execution failed: {exc.message}"
+    else:
+        alert.action_taken = "auto_executed"
+    await session.flush()
+
+
+async def _propose_or_refuse(
+    session: AsyncSession, firing: Firing, alert: Alert
+) -> PendingAction | None:
+    message = alert.message
+    try:
+        async with session.begin_nested():
+            pending = await _propose(session, firing)
+    except CoreError as exc:
+        alert.action_taken = "refused"
+        alert.message = f"{message} Not acted on: {exc.message}"
+        return None
+    alert.pending_action_id = pending.id
+    alert.action_taken = "approval_requested"
+    return pending
+
+
+async def apply_firings(
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    firings: Iterable[Firing],
+    registry: PlatformRegistry | None = None,
+) -> list[Alert]:
+    """Write one org's firings: an alert each, plus a pending or executed action per mode."""
+    alerts: list[Alert] = []
+    autos: list[tuple[Alert, PendingAction]] = []
+    for firing in firings:
+        if firing.org_id != org_id:
+            continue
+        alert = _alert(firing)
+        session.add(alert)
+        alerts.append(alert)
+        if firing.action is None or firing.mode == "notify":
+            continue
+        if firing.mode == "auto" and registry is None:
+            # No platforms wired in (e.g. a CLI run): record the intent, change nothing.
+            alert.action_taken = "auto_pending"
+            continue
+        pending = await _propose_or_refuse(session, firing, alert)
+        if pending is not None and firing.mode == "auto":
+            autos.append((alert, pending))
+    await session.flush()
+    for alert, pending in autos:
+        assert registry is not None
+        await _execute_auto(session, alert, pending, registry)
+    return alerts
+
+
+async def mark_evaluated(session: AsyncSession, rules: Iterable[uuid.UUID], now: datetime) -> None:
+    ids = list(rules)
+    for start in range(0, len(ids), 5000):
+        await session.execute(
+            update(Rule).where(Rule.id.in_(ids[start : start + 5000])).values(last_evaluated_at=now)
+        )
+
+
+async def run_cycle(
+    *, database: Database, now: datetime | None = None, registry: PlatformRegistry | None = None
+) -> CycleReport:
+    """The worker's job: evaluate across orgs, then apply each org in its own transaction."""
+    async with database.system() as session:
+        evaluation = await evaluate(session=session, now=now)
+        await mark_evaluated(session, evaluation.rule_ids, evaluation.now)
+    report = CycleReport(evaluation=evaluation)
+    per_org: dict[uuid.UUID, list[Firing]] = defaultdict(list)
+    for firing in evaluation.firings:
+        per_org[firing.org_id].append(firing)
+    for org_id, firings in per_org.items():
+        try:
+            async with database.tenant(org_id) as session:
+                alerts = await apply_firings(
+                    session=session, org_id=org_id, firings=firings, registry=registry
+                )
+        except CoreError:
+            report.failed_orgs.append(org_id)
+            continue
+        report.alerts += len(alerts)
+        report.proposed += sum(1 for a in alerts if a.action_taken == "approval_requested")
+        report.executed += sum(1 for a in alerts if a.action_taken == "auto_executed")
+    return report
