@@ -1,0 +1,133 @@
+"""Chat identities: resolve who is speaking, and link a chat account with a one-time code.
+
+Resolution and redemption happen before the org is known, so they take a cross-org
+(worker-role) session; everything after runs org-scoped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.audit.service import Actor, record
+from core.base import utcnow
+from core.errors import Conflict, Expired, NotFound, ValidationFailed
+from core.users.models import ChannelIdentity, LinkCode, User
+
+# No 0/O, 1/I/L: codes are read aloud and typed on phones.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+CODE_TTL = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A resolved chat user: which org and user a message comes from."""
+
+    org_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+async def create_link_code(
+    *, session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, now: datetime | None = None
+) -> str:
+    """Issue a one-time code (shown once) that links the next chat account to redeem it."""
+    now = now or utcnow()
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    session.add(
+        LinkCode(org_id=org_id, user_id=user_id, code_hash=_hash(code), expires_at=now + CODE_TTL)
+    )
+    await session.flush()
+    return format_code(code)
+
+
+async def resolve(
+    *, session: AsyncSession, channel: str, workspace: str, external_user_id: str
+) -> Speaker | None:
+    """The linked org and user of a chat account, or None (who then gets linking help only)."""
+    row = (
+        await session.execute(
+            select(ChannelIdentity.org_id, ChannelIdentity.user_id)
+            .join(User, User.id == ChannelIdentity.user_id)
+            .where(
+                ChannelIdentity.channel == channel,
+                ChannelIdentity.workspace == workspace,
+                ChannelIdentity.external_user_id == external_user_id,
+                User.is_active.is_(True),
+            )
+        )
+    ).one_or_none()
+    return None if row is None else Speaker(org_id=row.org_id, user_id=row.user_id)
+
+
+async def redeem_link_code(
+    *,
+    session: AsyncSession,
+    code: str,
+    channel: str,
+    workspace: str,
+    external_user_id: str,
+    display_name: str | None = None,
+    now: datetime | None = None,
+) -> Speaker:
+    """Link a chat account to the code's user; single use, expiring, audit-logged."""
+    now = now or utcnow()
+    cleaned = code.strip().upper().replace("-", "")
+    if len(cleaned) != CODE_LENGTH or any(char not in CODE_ALPHABET for char in cleaned):
+        raise ValidationFailed("That is not a link code; codes look like ABCD-2345.", field="code")
+    link = await session.scalar(select(LinkCode).where(LinkCode.code_hash == _hash(cleaned)))
+    if link is None:
+        raise NotFound("Unknown link code. Create a new one on the web settings page.")
+    if link.expires_at <= now:
+        raise Expired("This link code has expired. Create a new one on the web settings page.")
+    # Conditional update: two chats redeeming the same code at once cannot both win.
+    claimed = await session.execute(
+        update(LinkCode)
+        .where(LinkCode.id == link.id, LinkCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("This link code was used already. Create a new one.")
+    existing = await resolve(
+        session=session, channel=channel, workspace=workspace, external_user_id=external_user_id
+    )
+    if existing is not None:
+        raise Conflict("This chat account is linked already; unlink it first.")
+    try:
+        async with session.begin_nested():
+            session.add(
+                ChannelIdentity(
+                    org_id=link.org_id,
+                    user_id=link.user_id,
+                    channel=channel,
+                    workspace=workspace,
+                    external_user_id=external_user_id,
+                    display_name=display_name,
+                )
+            )
+    except IntegrityError as exc:
+        raise Conflict("This chat account is linked already; unlink it first.") from exc
+    await record(
+        session=session,
+        actor=Actor(org_id=link.org_id, user_id=link.user_id, channel=channel, source=workspace),
+        action="identity.link",
+        resource_type="channel_identity",
+        resource_id=external_user_id,
+        after={"channel": channel, "workspace": workspace},
+    )
+    return Speaker(org_id=link.org_id, user_id=link.user_id)
