@@ -1,0 +1,154 @@
+"""Key rotation over every secret column, committed for real on both backends."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core.accounts.models import AdAccount, OAuthState
+from core.base import utcnow
+from core.db import Database
+from core.events.models import SlackInstallation
+from core.security.crypto import Cipher, DecryptionFailed, generate_key
+from core.security.rotation import SECRET_COLUMNS, rotate_all
+from core.users.models import User
+from tests import factories
+
+KEY_A = generate_key()
+KEY_B = generate_key()
+
+
+async def seed_secrets(database: Database, cipher: Cipher, *, accounts: int = 3) -> uuid.UUID:
+    """One org with a secret in every secret column (several ad accounts)."""
+    async with database.system() as session:
+        org = await factories.org(session)
+        user = await factories.user(session, org)
+        user.totp_secret_encrypted = cipher.encrypt("JBSWY3DPEHPK3PXP")
+        for n in range(accounts):
+            account = await factories.ad_account(session, org)
+            account.access_token_encrypted = cipher.encrypt(f"access-{n}")
+            account.refresh_token_encrypted = cipher.encrypt(f"refresh-{n}")
+        session.add(
+            OAuthState(
+                state_hash=uuid.uuid4().hex,
+                org_id=org.id,
+                user_id=user.id,
+                platform="google",
+                code_verifier_encrypted=cipher.encrypt("verifier"),
+                expires_at=utcnow() + timedelta(minutes=10),
+            )
+        )
+        session.add(
+            SlackInstallation(
+                org_id=org.id, team_id="T1", bot_token_encrypted=cipher.encrypt("xoxb")
+            )
+        )
+        return org.id
+
+
+async def read_all(database: Database, cipher: Cipher, org_id: uuid.UUID) -> dict[str, list[str]]:
+    async with database.system() as session:
+        accounts = list(await session.scalars(select(AdAccount).where(AdAccount.org_id == org_id)))
+        user = await session.scalar(select(User).where(User.org_id == org_id))
+        state = await session.scalar(select(OAuthState).where(OAuthState.org_id == org_id))
+        slack = await session.scalar(
+            select(SlackInstallation).where(SlackInstallation.org_id == org_id)
+        )
+        assert user is not None
+        assert state is not None
+        assert slack is not None
+        return {
+            "access": sorted(cipher.decrypt(a.access_token_encrypted or "") for a in accounts),
+            "refresh": sorted(cipher.decrypt(a.refresh_token_encrypted or "") for a in accounts),
+            "totp": [cipher.decrypt(user.totp_secret_encrypted or "")],
+            "verifier": [cipher.decrypt(state.code_verifier_encrypted or "")],
+            "slack": [cipher.decrypt(slack.bot_token_encrypted)],
+        }
+
+
+EXPECTED = {
+    "access": ["access-0", "access-1", "access-2"],
+    "refresh": ["refresh-0", "refresh-1", "refresh-2"],
+    "totp": ["JBSWY3DPEHPK3PXP"],
+    "verifier": ["verifier"],
+    "slack": ["xoxb"],
+}
+
+
+async def test_rotation_round_trip_a_then_b_a_then_b(database: Database) -> None:
+    org_id = await seed_secrets(database, Cipher([KEY_A]))
+    both = Cipher([KEY_B, KEY_A])
+    progress: list[tuple[str, int]] = []
+
+    report = await rotate_all(
+        sessions=database.system,
+        cipher=both,
+        batch_size=2,
+        progress=lambda column: progress.append((column.label, column.scanned)),
+    )
+
+    assert report.rotated == 9
+    assert report.current == 0
+    assert report.unreadable == 0
+    assert {c.label: c.rotated for c in report.columns} == {
+        "ad_accounts.access_token_encrypted": 3,
+        "ad_accounts.refresh_token_encrypted": 3,
+        "users.totp_secret_encrypted": 1,
+        "oauth_states.code_verifier_encrypted": 1,
+        "slack_installations.bot_token_encrypted": 1,
+    }
+    # Batches of 2: the three access tokens report twice.
+    assert ("ad_accounts.access_token_encrypted", 2) in progress
+    assert ("ad_accounts.access_token_encrypted", 3) in progress
+
+    # Key A is gone now, and every secret still reads.
+    assert await read_all(database, Cipher([KEY_B]), org_id) == EXPECTED
+    with pytest.raises(DecryptionFailed):
+        await read_all(database, Cipher([KEY_A]), org_id)
+
+
+async def test_rotation_is_idempotent(database: Database) -> None:
+    await seed_secrets(database, Cipher([KEY_A]))
+    both = Cipher([KEY_B, KEY_A])
+    first = await rotate_all(sessions=database.system, cipher=both)
+    second = await rotate_all(sessions=database.system, cipher=both)
+    assert first.rotated == 9
+    assert second.rotated == 0
+    assert second.current == 9
+
+
+async def test_unreadable_secrets_are_reported_not_destroyed(database: Database) -> None:
+    org_id = await seed_secrets(database, Cipher([KEY_A]), accounts=1)
+    stranger = Cipher([generate_key()])
+    async with database.system() as session:
+        account = await session.scalar(select(AdAccount).where(AdAccount.org_id == org_id))
+        assert account is not None
+        account.access_token_encrypted = stranger.encrypt("lost")
+        account_id = account.id
+
+    report = await rotate_all(sessions=database.system, cipher=Cipher([KEY_B, KEY_A]))
+
+    access = next(c for c in report.columns if c.label == "ad_accounts.access_token_encrypted")
+    assert access.unreadable == [str(account_id)]
+    # The other four secrets (refresh, totp, verifier, slack) moved on regardless.
+    assert report.rotated == 4
+    async with database.system() as session:
+        kept = await session.scalar(
+            select(AdAccount.access_token_encrypted).where(AdAccount.id == account_id)
+        )
+    assert stranger.decrypt(kept or "") == "lost"
+
+
+def test_every_encrypted_column_in_the_schema_is_rotated() -> None:
+    from core.models import Base
+
+    in_schema = {
+        f"{table.name}.{column.name}"
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if column.name.endswith("_encrypted")
+    }
+    assert in_schema == {target.label for target in SECRET_COLUMNS}
