@@ -11,6 +11,7 @@ from core import schema
 from core.db import create_engine, session_factory
 from core.orgs import service as orgs
 from core.orgs.models import PlanTier
+from core.users import identity
 from core.users import service as users
 from core.users.models import Role
 
@@ -95,6 +96,33 @@ def create_user(
     console.print(f"[green]Created[/] {role.value} {email.strip().lower()} in {org}")
 
 
+def link_code(
+    org: str = typer.Option(..., "--org", help="The organization's slug."),
+    email: str = typer.Option(..., "--email", help="The user the chat account will act as."),
+) -> None:
+    """Issue a one-time code; send `link CODE` from a chat app to link that account."""
+    settings = load_settings()
+
+    async def body() -> str:
+        engine = create_engine(settings, trust="owner")
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                organization = await orgs.get_by_slug(session=session, slug=org)
+                user = await users.get_by_email(
+                    session=session, org_id=organization.id, email=email
+                )
+                return await identity.create_link_code(
+                    session=session, org_id=organization.id, user_id=user.id
+                )
+        finally:
+            await engine.dispose()
+
+    code = run(body)
+    minutes = int(identity.CODE_TTL.total_seconds() // 60)
+    console.print(f"Link code: [bold]{code}[/] (valid {minutes} minutes, single use)")
+    console.print(f"In Slack, Telegram, WhatsApp or Signal, send: [bold]link {code}[/]")
+
+
 def doctor() -> None:
     """Check database, Redis, channels, platforms and LLM; exit 1 if a required part is down."""
     settings = load_settings()
@@ -123,4 +151,5 @@ def register(app: typer.Typer) -> None:
     app.command()(migrate)
     app.command("create-org")(create_org)
     app.command("create-user")(create_user)
+    app.command("link-code")(link_code)
     app.command()(doctor)

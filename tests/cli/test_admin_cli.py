@@ -111,3 +111,19 @@ def test_create_user_errors_are_one_line(
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_link_code_is_issued_for_an_existing_user(tmp_path: Path) -> None:
+    env = {
+        "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/l.db",
+        "ADPILOT_NEW_USER_PASSWORD": "long enough password",
+    }
+    adpilot("migrate", env=env)
+    adpilot("create-org", "Linkers", env=env)
+    adpilot("create-user", "--org", "linkers", "--email", "kim@linkers.test", env=env)
+    issued = adpilot("link-code", "--org", "linkers", "--email", "kim@linkers.test", env=env)
+    assert issued.returncode == 0, issued.stderr
+    assert "link " in issued.stdout
+    missing = adpilot("link-code", "--org", "linkers", "--email", "nobody@linkers.test", env=env)
+    assert missing.returncode == 1
+    assert "No user" in missing.stderr
