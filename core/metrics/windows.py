@@ -34,6 +34,8 @@ class Window:
     end: datetime
     first_day: date
     last_day: date
+    # The timezone the days belong to; previous() needs it to stay right across DST changes.
+    tz: str = "UTC"
 
     @property
     def days(self) -> int:
@@ -42,13 +44,15 @@ class Window:
     def previous(self) -> Window:
         """The same number of days immediately before, for period-over-period comparison."""
         length = self.last_day - self.first_day + timedelta(days=1)
-        span = self.end - self.start
+        first_day = self.first_day - length
+        # From local midnights, not `start - (end - start)`: a DST change makes days 23 or 25 h.
         return Window(
             name=f"previous_{self.name}",
-            start=self.start - span,
+            start=day_start(first_day, self.tz),
             end=self.start,
-            first_day=self.first_day - length,
+            first_day=first_day,
             last_day=self.first_day - timedelta(days=1),
+            tz=self.tz,
         )
 
 
@@ -97,4 +101,31 @@ def resolve_window(
         end=day_start(last + timedelta(days=1), tz),
         first_day=first,
         last_day=last,
+        tz=tz,
     )
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """A window as asked for, before it meets a timezone: each ad account resolves it in its own."""
+
+    name: str = "last_7d"
+    start: date | None = None
+    end: date | None = None
+    exclude_today: bool = False
+    # Pinned "now" for tests and backtests; None means the wall clock.
+    now: datetime | None = None
+
+    def resolve(self, tz: str) -> Window:
+        return resolve_window(
+            self.name,
+            tz=tz,
+            now=self.now,
+            start=self.start,
+            end=self.end,
+            exclude_today=self.exclude_today,
+        )
+
+
+def as_spec(window: WindowSpec | str) -> WindowSpec:
+    return WindowSpec(name=window) if isinstance(window, str) else window
