@@ -127,3 +127,14 @@ def test_link_code_is_issued_for_an_existing_user(tmp_path: Path) -> None:
     missing = adpilot("link-code", "--org", "linkers", "--email", "nobody@linkers.test", env=env)
     assert missing.returncode == 1
     assert "No user" in missing.stderr
+
+
+def test_doctor_checks_the_real_redis(tmp_path: Path, redis_url: str) -> None:
+    env = {
+        "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/d.db",
+        "ADPILOT_REDIS_URL": redis_url,
+    }
+    adpilot("migrate", env=env)
+    result = adpilot("doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ping answered" in result.stdout
