@@ -1,0 +1,288 @@
+"""Run an approved action against its ad platform, through the port, exactly as approved."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.accounts.models import AdAccount
+from core.approvals.models import ActionStatus, PendingAction
+from core.approvals.schemas import (
+    ActionKind,
+    DecisionResult,
+    Reproposal,
+    StaleAction,
+    budget_of,
+    decimal_text,
+    grant_hash,
+    same_state,
+)
+from core.approvals.service import audit_action, campaign_state, load_campaign
+from core.audit.service import Actor
+from core.base import utcnow
+from core.campaigns import service as campaigns
+from core.campaigns.models import Campaign, CampaignStatus
+from core.campaigns.schemas import CampaignUpdate
+from core.errors import AuthExpired, Conflict, CoreError, PlatformError
+from core.ports import AdPlatform, CampaignChanges, CampaignDraft, MutationResult, PlatformRegistry
+
+_PLATFORM_STATUS = {
+    "ACTIVE": CampaignStatus.ACTIVE,
+    "PAUSED": CampaignStatus.PAUSED,
+    "ARCHIVED": CampaignStatus.ARCHIVED,
+    "DRAFT": CampaignStatus.DRAFT,
+    "PENDING_REVIEW": CampaignStatus.PENDING_REVIEW,
+}
+
+
+async def fail(
+    *,
+    session: AsyncSession,
+    action: PendingAction,
+    actor: Actor,
+    reason: str,
+    message: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Mark the action failed and commit, so the refusal survives the caller's rollback."""
+    action.status = ActionStatus.FAILED
+    action.error = f"{reason}: {message}"
+    action.result = {"reason": reason, **(extra or {})}
+    await session.flush()
+    await audit_action(session=session, actor=actor, action=action, event="failed")
+    await session.commit()
+
+
+def _access_token(account: AdAccount) -> str:
+    """The account's decrypted token; sandbox accounts have none and get ""."""
+    if not account.access_token_encrypted:
+        return ""
+    # Imported late: the security module is optional for embedded sandbox use.
+    crypto = importlib.import_module("core.security.crypto")
+    try:
+        return str(crypto.decrypt(account.access_token_encrypted))
+    except CoreError:
+        raise
+    except Exception as exc:
+        raise AuthExpired(
+            f"The stored access token of account {account.name!r} cannot be read; reconnect it."
+        ) from exc
+
+
+def inverse_of(action: PendingAction) -> dict[str, Any] | None:
+    """The kind and arguments that reverse `action` (None when there is nothing to restore)."""
+    campaign_ref = {"campaign_id": action.arguments["campaign_id"]}
+    kind = ActionKind(action.kind)
+    if kind is ActionKind.PAUSE_CAMPAIGN:
+        return {"kind": ActionKind.RESUME_CAMPAIGN.value, "arguments": campaign_ref}
+    if kind in (ActionKind.RESUME_CAMPAIGN, ActionKind.LAUNCH_CAMPAIGN):
+        # A launched campaign cannot go back to draft; pausing stops its spend.
+        return {"kind": ActionKind.PAUSE_CAMPAIGN.value, "arguments": campaign_ref}
+    old_budget = budget_of(action.before_state)
+    if old_budget is None:
+        return None
+    arguments = {**campaign_ref, "daily_budget": decimal_text(old_budget)}
+    return {"kind": ActionKind.SET_BUDGET.value, "arguments": arguments}
+
+
+async def _call_platform(
+    platform: AdPlatform, action: PendingAction, campaign: Campaign, account_id: str, token: str
+) -> MutationResult:
+    kind = ActionKind(action.kind)
+    external_id = campaign.external_id
+    if kind is ActionKind.LAUNCH_CAMPAIGN and external_id is None:
+        draft = CampaignDraft(
+            name=campaign.name,
+            objective=campaign.objective,
+            daily_budget=campaign.daily_budget,
+            status="ACTIVE",
+        )
+        created = await platform.create_campaign(account_id, draft, access_token=token)
+        return MutationResult(
+            external_id=created.external_id,
+            status=created.status,
+            daily_budget=created.daily_budget,
+            raw=created.model_dump(mode="json"),
+        )
+    if external_id is None:
+        raise PlatformError(f"Campaign {campaign.name!r} is not on {platform.name} yet.")
+    if kind is ActionKind.PAUSE_CAMPAIGN:
+        return await platform.pause_campaign(account_id, external_id, access_token=token)
+    if kind is ActionKind.RESUME_CAMPAIGN:
+        return await platform.resume_campaign(account_id, external_id, access_token=token)
+    if kind is ActionKind.SET_BUDGET:
+        budget = Decimal(action.arguments["daily_budget"])
+        return await platform.update_budget(account_id, external_id, budget, access_token=token)
+    changes = CampaignChanges(status="ACTIVE")
+    return await platform.update_campaign(account_id, external_id, changes, access_token=token)
+
+
+async def _apply(
+    *,
+    session: AsyncSession,
+    action: PendingAction,
+    campaign: Campaign,
+    mutation: MutationResult,
+    actor: Actor,
+) -> None:
+    """Write the platform's answer to the campaign row through the campaign service."""
+    kind = ActionKind(action.kind)
+    if kind is ActionKind.SET_BUDGET:
+        budget = mutation.daily_budget or Decimal(action.arguments["daily_budget"])
+        await campaigns.update(
+            session=session,
+            org_id=action.org_id,
+            actor=actor,
+            campaign_id=campaign.id,
+            campaign_in=CampaignUpdate(daily_budget=budget),
+        )
+        return
+    if kind is ActionKind.LAUNCH_CAMPAIGN:
+        if campaign.external_id is None:
+            campaign.external_id = mutation.external_id
+        reported = _PLATFORM_STATUS.get(mutation.status or "ACTIVE", CampaignStatus.ACTIVE)
+        targets = [CampaignStatus.PENDING_REVIEW]
+        if reported is not CampaignStatus.PENDING_REVIEW:
+            targets.append(CampaignStatus.ACTIVE)
+        if campaign.status == CampaignStatus.PENDING_REVIEW:
+            targets = targets[1:]
+    else:
+        paused = kind is ActionKind.PAUSE_CAMPAIGN
+        targets = [CampaignStatus.PAUSED if paused else CampaignStatus.ACTIVE]
+    for target in targets:
+        await campaigns.change_status(
+            session=session,
+            org_id=action.org_id,
+            actor=actor,
+            campaign_id=campaign.id,
+            target=target,
+        )
+
+
+async def _refuse_stale(
+    *, session: AsyncSession, action: PendingAction, campaign: Campaign | None, actor: Actor
+) -> StaleAction:
+    current = campaign_state(campaign) if campaign is not None else None
+    if campaign is None:
+        message = "the campaign no longer exists"
+        reproposal = None
+    else:
+        message = (
+            f"campaign {campaign.name!r} moved from {_describe(action.before_state)} to "
+            f"{_describe(current or {})} since the card was shown"
+        )
+        reproposal = Reproposal(
+            kind=action.kind,
+            arguments=dict(action.arguments),
+            summary=action.summary,
+            campaign_id=campaign.id,
+            before_state=dict(current or {}),
+        )
+    # Built before the commit: nothing touches the ORM object after it.
+    error = StaleAction(
+        f"Not executed: {message}. A fresh approval is needed.",
+        action_id=action.id,
+        current_state=current,
+        reproposal=reproposal,
+    )
+    await fail(
+        session=session,
+        action=action,
+        actor=actor,
+        reason="stale",
+        message=message,
+        extra={"current_state": current},
+    )
+    return error
+
+
+def _describe(state: dict[str, Any]) -> str:
+    budget = state.get("daily_budget")
+    return (
+        f"{state.get('status')} at {budget}/day" if budget is not None else str(state.get("status"))
+    )
+
+
+async def execute(
+    *, session: AsyncSession, action: PendingAction, registry: PlatformRegistry, actor: Actor
+) -> DecisionResult:
+    """Execute a claimed (approved) action; every refusal or failure is committed, then raised."""
+    expected = grant_hash(
+        org_id=action.org_id,
+        kind=action.kind,
+        arguments=action.arguments,
+        before_state=action.before_state,
+    )
+    if expected != action.arguments_hash:
+        message = "the stored arguments no longer match what was approved"
+        await fail(session=session, action=action, actor=actor, reason="integrity", message=message)
+        raise Conflict(f"Not executed: {message}.")
+    campaign_id = uuid.UUID(action.arguments["campaign_id"])
+    campaign = await load_campaign(
+        session=session, org_id=action.org_id, campaign_id=campaign_id, lock=True
+    )
+    if campaign is None or not same_state(campaign_state(campaign), action.before_state):
+        raise await _refuse_stale(session=session, action=action, campaign=campaign, actor=actor)
+    try:
+        mutation = await _run_on_platform(session, action, campaign, registry)
+    except CoreError as exc:
+        await fail(
+            session=session, action=action, actor=actor, reason="platform", message=exc.message
+        )
+        raise
+    return await _record_success(
+        session=session, action=action, campaign=campaign, mutation=mutation, actor=actor
+    )
+
+
+async def _run_on_platform(
+    session: AsyncSession, action: PendingAction, campaign: Campaign, registry: PlatformRegistry
+) -> MutationResult:
+    account = await session.get(AdAccount, campaign.ad_account_id)
+    if account is None or account.org_id != action.org_id:
+        raise PlatformError("The campaign's ad account is gone.")
+    if ActionKind(action.kind) is ActionKind.SET_BUDGET and campaign.external_id is None:
+        # A draft that never reached the platform: its budget is ours alone.
+        budget = Decimal(action.arguments["daily_budget"])
+        return MutationResult(external_id="", daily_budget=budget, raw={"local_only": True})
+    platform = registry.get(campaign.platform)
+    token = _access_token(account)
+    try:
+        return await _call_platform(platform, action, campaign, account.external_id, token)
+    except CoreError:
+        raise
+    except Exception as exc:
+        # A port boundary: whatever the adapter let slip becomes a typed, trace-free error.
+        raise PlatformError(
+            f"{campaign.platform} failed unexpectedly ({type(exc).__name__})."
+        ) from exc
+
+
+async def _record_success(
+    *,
+    session: AsyncSession,
+    action: PendingAction,
+    campaign: Campaign,
+    mutation: MutationResult,
+    actor: Actor,
+) -> DecisionResult:
+    await _apply(session=session, action=action, campaign=campaign, mutation=mutation, actor=actor)
+    platform_result = mutation.model_dump(mode="json")
+    action.status = ActionStatus.EXECUTED
+    action.executed_at = utcnow()
+    action.result = {"platform": platform_result, "after_state": campaign_state(campaign)}
+    action.inverse = inverse_of(action)
+    action.error = None
+    await session.flush()
+    await audit_action(session=session, actor=actor, action=action, event="executed")
+    return DecisionResult(
+        action=action,
+        status=ActionStatus.EXECUTED,
+        message=f"Done: {action.summary}",
+        platform_result=platform_result,
+        inverse=action.inverse,
+    )

@@ -1,0 +1,135 @@
+"""A fake ad platform implementing core.ports.AdPlatform, recording every call it gets."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from core.errors import PlatformError
+from core.ports import (
+    CampaignChanges,
+    CampaignDraft,
+    MetricRow,
+    MutationResult,
+    PlatformAccount,
+    PlatformCampaign,
+    PlatformRegistry,
+    TokenSet,
+)
+
+
+@dataclass
+class Call:
+    method: str
+    account_id: str
+    campaign_id: str | None
+    access_token: str
+    budget: Decimal | None = None
+    status: str | None = None
+
+
+@dataclass
+class FakePlatform:
+    """In-memory platform; set `fail_with` to make the next mutations raise it."""
+
+    name: str = "fake"
+    calls: list[Call] = field(default_factory=list)
+    fail_with: Exception | None = None
+    delay: float = 0.0
+    created: int = 0
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        return f"https://fake.example/auth?state={state}&redirect_uri={redirect_uri}"
+
+    async def authenticate(self, *, code: str, redirect_uri: str) -> TokenSet:
+        return TokenSet(access_token=f"token-{code}")
+
+    async def refresh_token(self, *, refresh_token: str) -> TokenSet:
+        return TokenSet(access_token=f"refreshed-{refresh_token}")
+
+    async def list_accounts(self, *, access_token: str) -> list[PlatformAccount]:
+        return []
+
+    async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
+        return []
+
+    async def _mutate(self, call: Call) -> None:
+        self.calls.append(call)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    async def create_campaign(
+        self, account_id: str, draft: CampaignDraft, *, access_token: str
+    ) -> PlatformCampaign:
+        await self._mutate(
+            Call("create_campaign", account_id, None, access_token, status=draft.status)
+        )
+        self.created += 1
+        return PlatformCampaign(
+            external_id=f"new-{self.created}",
+            account_id=account_id,
+            name=draft.name,
+            status=draft.status,
+            daily_budget=draft.daily_budget,
+        )
+
+    async def update_campaign(
+        self, account_id: str, campaign_id: str, changes: CampaignChanges, *, access_token: str
+    ) -> MutationResult:
+        call = Call("update_campaign", account_id, campaign_id, access_token, status=changes.status)
+        await self._mutate(call)
+        return MutationResult(
+            external_id=campaign_id, status=changes.status, raw={"id": campaign_id, "success": True}
+        )
+
+    async def pause_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> MutationResult:
+        await self._mutate(Call("pause_campaign", account_id, campaign_id, access_token))
+        return MutationResult(external_id=campaign_id, status="PAUSED", raw={"success": True})
+
+    async def resume_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> MutationResult:
+        await self._mutate(Call("resume_campaign", account_id, campaign_id, access_token))
+        return MutationResult(external_id=campaign_id, status="ACTIVE", raw={"success": True})
+
+    async def update_budget(
+        self, account_id: str, campaign_id: str, daily_budget: Decimal, *, access_token: str
+    ) -> MutationResult:
+        call = Call("update_budget", account_id, campaign_id, access_token, budget=daily_budget)
+        await self._mutate(call)
+        return MutationResult(
+            external_id=campaign_id,
+            daily_budget=daily_budget,
+            raw={"success": True, "daily_budget": str(daily_budget)},
+        )
+
+    async def get_metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+    ) -> list[MetricRow]:
+        return []
+
+
+def registry_with(platform: FakePlatform, *names: str) -> PlatformRegistry:
+    """A registry that hands out `platform` under each name (default: sandbox)."""
+    registry = PlatformRegistry()
+    for name in names or ("sandbox",):
+        registry.register(name, lambda: platform)
+    return registry
+
+
+class Boom(Exception):
+    """An unexpected, untyped failure deep inside an adapter."""
+
+
+__all__ = ["Boom", "Call", "FakePlatform", "PlatformError", "registry_with"]
