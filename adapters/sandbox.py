@@ -1,0 +1,493 @@
+"""The sandbox ad platform: a simulated platform whose state lives in the app database.
+
+It behaves like the real ones behind `core.ports.AdPlatform`: accounts, campaigns, budgets,
+status changes that stick (across processes, because they are rows), and deterministic daily
+and hourly metrics from `adapters.sandbox_sim`. Paused hours deliver nothing, so a pause shows
+up in the metrics; a budget change moves spend from the hour it happened.
+
+State: `sandbox_accounts`, and `sandbox_campaigns` holding two kinds of rows —
+- live campaigns (account_external_id = the account id), and
+- revisions, an append-only history of each campaign's (status, daily_budget) with the time it
+  took effect in `created_at`: external_id "<campaign id>@<suffix>", account_external_id
+  "<account id>@history", name = the campaign id, objective = the simulation profile.
+Metrics for an hour use the revision in force at the start of that hour.
+
+Provisioning (the demo seeder and tests):
+
+    sandbox = SandboxAdapter(database)            # or an async_sessionmaker
+    made = await sandbox.provision_account(
+        name="Acme Shoes", currency="EUR", timezone="Europe/Berlin", history_days=30,
+        campaigns=[
+            CampaignSpec(name="Brand search", daily_budget=Decimal("120")),
+            CampaignSpec(name="Prospecting", daily_budget=Decimal("80"), profile="failing"),
+        ],
+    )
+    made.account.external_id, [c.external_id for c in made.campaigns]
+
+`history_days` back-dates the campaigns so there is history to chart and rules to fire on.
+`profile` is "steady" (default), "volatile" or "failing" (CPA about 3x, many bad days).
+A spec with status "PAUSED" never delivered. Any non-empty access token is accepted; the
+sandbox's OAuth "consent" redirects straight back with a code. Sandbox accounts are global
+(not per org): the app links them to an org like a real account.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.money import exact_in_currency
+from adapters.sandbox_sim import PROFILES, Profile, Revision, campaign_rows
+from core.db import Database
+from core.errors import AuthExpired, InvalidRequest, PlatformNotFound
+from core.ports import (
+    CampaignChanges,
+    CampaignDraft,
+    MetricRow,
+    MutationResult,
+    PlatformAccount,
+    PlatformCampaign,
+    PlatformStatus,
+    TokenSet,
+)
+from core.sandbox.models import SandboxAccount, SandboxCampaign
+
+HISTORY = "@history"
+MAX_RANGE_DAYS = 400
+TOKEN_LIFETIME = timedelta(hours=1)
+_TRANSITIONS: dict[str, set[str]] = {
+    "ACTIVE": {"PAUSED", "ARCHIVED"},
+    "PAUSED": {"ACTIVE", "ARCHIVED"},
+    "DRAFT": {"ACTIVE", "PAUSED", "ARCHIVED"},
+    "PENDING_REVIEW": {"ACTIVE", "PAUSED", "ARCHIVED"},
+    "ARCHIVED": set(),
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """A campaign to provision; `profile` picks how the simulation treats it."""
+
+    name: str
+    daily_budget: Decimal
+    status: PlatformStatus = "ACTIVE"
+    objective: str | None = "CONVERSIONS"
+    profile: Profile = "steady"
+
+
+@dataclass(frozen=True)
+class ProvisionedAccount:
+    account: PlatformAccount
+    campaigns: list[PlatformCampaign]
+
+
+def _stable_seed(*parts: object) -> int:
+    return zlib.crc32(":".join(str(part) for part in parts).encode()) & 0x7FFFFFFF
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidRequest(f"Unknown time zone {name!r}.") from exc
+
+
+class SandboxAdapter:
+    """The simulated platform; every call runs in its own short transaction."""
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession] | Database,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        # The sandbox tables carry no org, so the worker (BYPASSRLS) sessions fit.
+        self._sessions = sessions.worker_sessions if isinstance(sessions, Database) else sessions
+        self._clock = clock
+
+    async def aclose(self) -> None:
+        """Nothing to close: the sessions belong to the caller."""
+
+    # --- OAuth (simulated) ---------------------------------------------------------------------
+
+    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+        """No consent screen: straight back to the app with a code."""
+        separator = "&" if "?" in redirect_uri else "?"
+        return f"{redirect_uri}{separator}{urlencode({'code': 'sandbox', 'state': state})}"
+
+    def _issue(self, refresh_token: str | None = None) -> TokenSet:
+        return TokenSet(
+            access_token=f"sbx-at-{uuid.uuid4().hex}",
+            refresh_token=refresh_token or f"sbx-rt-{uuid.uuid4().hex}",
+            expires_at=self._clock() + TOKEN_LIFETIME,
+            scopes=["sandbox"],
+        )
+
+    async def authenticate(self, *, code: str, redirect_uri: str) -> TokenSet:
+        if not code:
+            raise InvalidRequest("The sandbox needs an authorization code.")
+        return self._issue()
+
+    async def refresh_token(self, *, refresh_token: str) -> TokenSet:
+        if not refresh_token:
+            raise AuthExpired("No sandbox refresh token; reconnect.")
+        return self._issue(refresh_token)
+
+    @staticmethod
+    def _check(access_token: str) -> None:
+        if not access_token:
+            raise AuthExpired("The sandbox access token is missing.")
+
+    # --- provisioning ----------------------------------------------------------------------------
+
+    async def provision_account(
+        self,
+        *,
+        name: str,
+        currency: str = "USD",
+        timezone: str = "UTC",
+        campaigns: Sequence[CampaignSpec] = (),
+        history_days: int = 30,
+        seed: int | None = None,
+    ) -> ProvisionedAccount:
+        """Create a sandbox account with campaigns that started `history_days` ago."""
+        zone = _zone(timezone)
+        if not 0 <= history_days <= MAX_RANGE_DAYS:
+            raise InvalidRequest(f"history_days must be within 0..{MAX_RANGE_DAYS}.")
+        account_seed = seed if seed is not None else _stable_seed(name, currency)
+        now = self._clock()
+        local_start = now.astimezone(zone).date() - timedelta(days=history_days)
+        started = datetime.combine(local_start, time(0), tzinfo=zone).astimezone(UTC)
+        account = SandboxAccount(
+            external_id=f"sbx-{uuid.uuid4().hex[:12]}",
+            name=name,
+            currency=currency.upper(),
+            timezone=timezone,
+            seed=account_seed,
+            created_at=started,
+        )
+        made: list[SandboxCampaign] = []
+        async with self._sessions() as session, session.begin():
+            session.add(account)
+            for index, spec in enumerate(campaigns):
+                if spec.profile not in PROFILES:
+                    raise InvalidRequest(f"Unknown sandbox profile {spec.profile!r}.")
+                row = self._new_campaign(
+                    session,
+                    account,
+                    spec.name,
+                    spec.daily_budget,
+                    spec.status,
+                    spec.objective,
+                    spec.profile,
+                    seed=_stable_seed(account_seed, index, spec.name),
+                    at=started,
+                )
+                made.append(row)
+        return ProvisionedAccount(
+            account=self._account(account), campaigns=[self._campaign(row, account) for row in made]
+        )
+
+    def _new_campaign(
+        self,
+        session: AsyncSession,
+        account: SandboxAccount,
+        name: str,
+        daily_budget: Decimal | None,
+        status: str,
+        objective: str | None,
+        profile: str,
+        *,
+        seed: int,
+        at: datetime,
+    ) -> SandboxCampaign:
+        if daily_budget is not None:
+            exact_in_currency(daily_budget, account.currency)
+        row = SandboxCampaign(
+            external_id=f"sbxc-{uuid.uuid4().hex[:12]}",
+            account_external_id=account.external_id,
+            name=name,
+            status=status,
+            objective=objective,
+            daily_budget=daily_budget,
+            seed=seed,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(row)
+        self._add_revision(session, row, at=at, profile=profile)
+        return row
+
+    @staticmethod
+    def _add_revision(
+        session: AsyncSession, campaign: SandboxCampaign, *, at: datetime, profile: str
+    ) -> None:
+        session.add(
+            SandboxCampaign(
+                external_id=f"{campaign.external_id}@{uuid.uuid4().hex[:10]}",
+                account_external_id=campaign.account_external_id + HISTORY,
+                name=campaign.external_id,
+                status=campaign.status,
+                objective=profile,
+                daily_budget=campaign.daily_budget,
+                seed=0,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+
+    # --- reads --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _account(row: SandboxAccount) -> PlatformAccount:
+        return PlatformAccount(
+            external_id=row.external_id,
+            name=row.name,
+            currency=row.currency,
+            timezone=row.timezone,
+        )
+
+    @staticmethod
+    def _campaign(row: SandboxCampaign, account: SandboxAccount) -> PlatformCampaign:
+        return PlatformCampaign(
+            external_id=row.external_id,
+            account_id=row.account_external_id,
+            name=row.name,
+            status=row.status,
+            objective=row.objective,
+            daily_budget=row.daily_budget,
+            currency=account.currency,
+        )
+
+    async def list_accounts(self, *, access_token: str) -> list[PlatformAccount]:
+        self._check(access_token)
+        async with self._sessions() as session:
+            rows = await session.scalars(select(SandboxAccount).order_by(SandboxAccount.name))
+            return [self._account(row) for row in rows]
+
+    async def _load_account(self, session: AsyncSession, account_id: str) -> SandboxAccount:
+        account = await session.get(SandboxAccount, account_id)
+        if account is None:
+            raise PlatformNotFound(f"No sandbox account {account_id}.")
+        return account
+
+    async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
+        self._check(access_token)
+        async with self._sessions() as session:
+            account = await self._load_account(session, account_id)
+            rows = await session.scalars(
+                select(SandboxCampaign)
+                .where(SandboxCampaign.account_external_id == account_id)
+                .order_by(SandboxCampaign.name, SandboxCampaign.external_id)
+            )
+            return [self._campaign(row, account) for row in rows]
+
+    async def get_metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+    ) -> list[MetricRow]:
+        return await self._metrics(account_id, campaign_id, start_date, end_date, access_token)
+
+    async def get_hourly_metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+    ) -> list[MetricRow]:
+        return await self._metrics(
+            account_id, campaign_id, start_date, end_date, access_token, hourly=True
+        )
+
+    async def _metrics(
+        self,
+        account_id: str,
+        campaign_id: str | None,
+        start_date: date,
+        end_date: date,
+        access_token: str,
+        *,
+        hourly: bool = False,
+    ) -> list[MetricRow]:
+        self._check(access_token)
+        if end_date < start_date:
+            raise InvalidRequest("end_date is before start_date.")
+        if (end_date - start_date).days >= MAX_RANGE_DAYS:
+            raise InvalidRequest(f"The sandbox reports at most {MAX_RANGE_DAYS} days at once.")
+        async with self._sessions() as session:
+            account = await self._load_account(session, account_id)
+            query = select(SandboxCampaign).where(SandboxCampaign.account_external_id == account_id)
+            if campaign_id is not None:
+                query = query.where(SandboxCampaign.external_id == campaign_id)
+            campaigns = list(await session.scalars(query.order_by(SandboxCampaign.external_id)))
+            if campaign_id is not None and not campaigns:
+                raise PlatformNotFound(f"No sandbox campaign {campaign_id} in {account_id}.")
+            history = await self._history(session, account_id)
+        now = self._clock()
+        rows: list[MetricRow] = []
+        for campaign in campaigns:
+            revisions = history.get(campaign.external_id) or [
+                Revision(campaign.created_at, campaign.status, campaign.daily_budget, "steady")
+            ]
+            rows.extend(
+                campaign_rows(
+                    campaign_id=campaign.external_id,
+                    seed=campaign.seed,
+                    revisions=revisions,
+                    currency=account.currency,
+                    zone=_zone(account.timezone),
+                    start_date=start_date,
+                    end_date=end_date,
+                    now=now,
+                    hourly=hourly,
+                )
+            )
+        return rows
+
+    @staticmethod
+    async def _history(session: AsyncSession, account_id: str) -> dict[str, list[Revision]]:
+        rows = await session.scalars(
+            select(SandboxCampaign)
+            .where(SandboxCampaign.account_external_id == account_id + HISTORY)
+            .order_by(SandboxCampaign.created_at, SandboxCampaign.external_id)
+        )
+        history: dict[str, list[Revision]] = {}
+        for row in rows:
+            revision = Revision(row.created_at, row.status, row.daily_budget, row.objective or "")
+            history.setdefault(row.name, []).append(revision)
+        return history
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def create_campaign(
+        self, account_id: str, draft: CampaignDraft, *, access_token: str
+    ) -> PlatformCampaign:
+        self._check(access_token)
+        async with self._sessions() as session, session.begin():
+            account = await self._load_account(session, account_id)
+            count = len(
+                list(
+                    await session.scalars(
+                        select(SandboxCampaign.external_id).where(
+                            SandboxCampaign.account_external_id == account_id
+                        )
+                    )
+                )
+            )
+            row = self._new_campaign(
+                session,
+                account,
+                draft.name,
+                draft.daily_budget,
+                draft.status,
+                draft.objective,
+                "steady",
+                seed=_stable_seed(account.seed, count, draft.name),
+                at=self._clock(),
+            )
+            return self._campaign(row, account)
+
+    async def _change(
+        self, account_id: str, campaign_id: str, changes: CampaignChanges, access_token: str
+    ) -> MutationResult:
+        """Apply changes and append a revision, in one transaction with the row locked."""
+        self._check(access_token)
+        async with self._sessions() as session, session.begin():
+            account = await self._load_account(session, account_id)
+            row = await session.scalar(
+                select(SandboxCampaign)
+                .where(SandboxCampaign.external_id == campaign_id)
+                .where(SandboxCampaign.account_external_id == account_id)
+                .with_for_update()
+            )
+            if row is None:
+                raise PlatformNotFound(f"No sandbox campaign {campaign_id} in {account_id}.")
+            changed = self._apply(row, changes, account.currency)
+            if changed:
+                now = self._clock()
+                row.updated_at = now
+                profile = await self._profile(session, account_id, campaign_id)
+                self._add_revision(session, row, at=now, profile=profile)
+            return MutationResult(
+                external_id=campaign_id,
+                status=row.status,
+                daily_budget=row.daily_budget,
+                raw={"changed": changed},
+            )
+
+    @staticmethod
+    def _apply(row: SandboxCampaign, changes: CampaignChanges, currency: str) -> bool:
+        changed = False
+        if changes.status is not None and changes.status != row.status:
+            if changes.status not in _TRANSITIONS.get(row.status, set()):
+                raise InvalidRequest(f"A {row.status} campaign cannot become {changes.status}.")
+            row.status = changes.status
+            changed = True
+        if changes.daily_budget is not None and changes.daily_budget != row.daily_budget:
+            if row.status == "ARCHIVED":
+                raise InvalidRequest("An archived campaign cannot change its budget.")
+            row.daily_budget = exact_in_currency(changes.daily_budget, currency)
+            changed = True
+        if changes.name is not None and changes.name != row.name:
+            row.name = changes.name
+            changed = True
+        return changed
+
+    @staticmethod
+    async def _profile(session: AsyncSession, account_id: str, campaign_id: str) -> str:
+        profile = await session.scalar(
+            select(SandboxCampaign.objective)
+            .where(SandboxCampaign.account_external_id == account_id + HISTORY)
+            .where(SandboxCampaign.name == campaign_id)
+            .order_by(SandboxCampaign.created_at)
+            .limit(1)
+        )
+        return profile or "steady"
+
+    async def pause_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> MutationResult:
+        return await self._change(
+            account_id, campaign_id, CampaignChanges(status="PAUSED"), access_token
+        )
+
+    async def resume_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> MutationResult:
+        return await self._change(
+            account_id, campaign_id, CampaignChanges(status="ACTIVE"), access_token
+        )
+
+    async def update_budget(
+        self, account_id: str, campaign_id: str, daily_budget: Decimal, *, access_token: str
+    ) -> MutationResult:
+        if daily_budget <= 0:
+            raise InvalidRequest("A daily budget must be positive.")
+        return await self._change(
+            account_id, campaign_id, CampaignChanges(daily_budget=daily_budget), access_token
+        )
+
+    async def update_campaign(
+        self, account_id: str, campaign_id: str, changes: CampaignChanges, *, access_token: str
+    ) -> MutationResult:
+        return await self._change(account_id, campaign_id, changes, access_token)
