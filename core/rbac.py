@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from decimal import Decimal
 
 from core.errors import PermissionDenied
@@ -20,6 +21,8 @@ class Permission(enum.StrEnum):
     MANAGE_ACCOUNTS = "manage_accounts"
 
 
+# The one table. A user asks and looks; a manager also approves everyday changes and writes
+# rules; only an admin approves large budget moves, pays, hires and connects ad accounts.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.USER: frozenset({Permission.VIEW, Permission.REQUEST_ACTION}),
     Role.MANAGER: frozenset(
@@ -38,19 +41,64 @@ ROLE_RANK = {Role.USER: 0, Role.MANAGER: 1, Role.ADMIN: 2}
 # Budget changes above this amount per day need APPROVE_ABOVE_THRESHOLD unless the org sets one.
 DEFAULT_APPROVAL_THRESHOLD = Decimal("1000")
 
+_ACTION_WORDS = {
+    Permission.VIEW: "view this organization's data",
+    Permission.REQUEST_ACTION: "request changes",
+    Permission.APPROVE: "approve changes",
+    Permission.APPROVE_ABOVE_THRESHOLD: "approve budget changes above the approval threshold",
+    Permission.MANAGE_RULES: "manage automation rules",
+    Permission.MANAGE_BILLING: "manage billing",
+    Permission.MANAGE_TEAM: "manage the team",
+    Permission.MANAGE_ACCOUNTS: "manage ad accounts",
+}
 
-def may(user: User, permission: Permission) -> bool:
-    """Whether `user` holds `permission`; inactive users hold nothing."""
-    return user.is_active and permission in PERMISSIONS[Role(user.role)]
+
+def permissions_of(role: Role | str) -> frozenset[Permission]:
+    return PERMISSIONS[Role(role)]
 
 
-def require(user: User, permission: Permission) -> None:
+def may(user: User, permission: Permission, *, org_id: uuid.UUID | None = None) -> bool:
+    """Whether `user` holds `permission` (in `org_id`, when given); inactive users hold nothing."""
+    if not user.is_active:
+        return False
+    if org_id is not None and user.org_id != org_id:
+        return False
+    return permission in PERMISSIONS[Role(user.role)]
+
+
+def require(user: User, permission: Permission, *, org_id: uuid.UUID | None = None) -> None:
     """Raise PermissionDenied with a readable reason unless `user` holds `permission`."""
-    if not may(user, permission):
-        raise PermissionDenied(
-            f"{user.email} ({Role(user.role).value}) may not {permission.value.replace('_', ' ')}."
-        )
+    if may(user, permission, org_id=org_id):
+        return
+    if not user.is_active:
+        reason = "the account is deactivated"
+    elif org_id is not None and user.org_id != org_id:
+        reason = "they belong to another organization"
+    else:
+        reason = f"their role is {Role(user.role).value}"
+    raise PermissionDenied(f"{user.email} may not {_ACTION_WORDS[permission]}: {reason}.")
+
+
+def approval_permission(
+    *, spend_increase: Decimal, threshold: Decimal = DEFAULT_APPROVAL_THRESHOLD
+) -> Permission:
+    """The permission approving a change needs, given how much more per day it lets spend."""
+    if spend_increase > threshold:
+        return Permission.APPROVE_ABOVE_THRESHOLD
+    return Permission.APPROVE
+
+
+def may_approve(
+    user: User,
+    *,
+    spend_increase: Decimal,
+    threshold: Decimal = DEFAULT_APPROVAL_THRESHOLD,
+    org_id: uuid.UUID | None = None,
+) -> bool:
+    needed = approval_permission(spend_increase=spend_increase, threshold=threshold)
+    return may(user, needed, org_id=org_id)
 
 
 def role_at_least(user: User, role: Role | str) -> bool:
+    """Whether an active `user` ranks at or above `role` (admin > manager > user)."""
     return user.is_active and ROLE_RANK[Role(user.role)] >= ROLE_RANK[Role(role)]
