@@ -195,14 +195,14 @@ def budget_target(spec: RuleSpec, campaign: CampaignFacts) -> Decimal | None:
         target = action.amount
     else:
         return None
-    target = target.quantize(CENT, rounding=ROUND_HALF_EVEN)
     if action.floor is not None:
         target = max(target, action.floor)
     if action.ceiling is not None:
         target = min(target, action.ceiling)
     if spec.limits.max_budget_multiple is not None:
         baseline = campaign.baseline_daily_budget or current
-        target = min(target, (spec.limits.max_budget_multiple * baseline).quantize(CENT))
+        target = min(target, spec.limits.max_budget_multiple * baseline)
+    target = target.quantize(CENT, rounding=ROUND_HALF_EVEN)
     raising = action.type == "set_budget" or (action.percent or 0) > 0
     lowering = action.type == "set_budget" or (action.percent or 0) < 0
     if target == current or (target > current and not raising):
