@@ -26,7 +26,7 @@ from core.metrics.schemas import Aggregate, Comparison, GroupBy, SeriesPoint
 from core.metrics.upsert import upsert
 from core.metrics.windows import Window, WindowSpec, as_spec
 
-__all__ = ["aggregate", "compare", "resolve_windows", "series", "totals", "upsert"]
+__all__ = ["WindowSpec", "aggregate", "compare", "resolve_windows", "series", "totals", "upsert"]
 
 M = CampaignMetric
 ORG_LABEL = "All campaigns"
