@@ -11,6 +11,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit.models import AuditLog
 
+# Field names whose values never belong in the audit trail, whatever a caller passes.
+_SECRET_MARKERS = ("password", "secret", "_encrypted", "api_key", "code_verifier")
+REDACTED = "[redacted]"
+
+
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    # "access_token" is a secret, "input_tokens" is not.
+    if lowered in {"token", "otp", "code"} or lowered.endswith("_token"):
+        return True
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
+def redact(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of `values` with secret-looking fields (nested too) replaced by a marker."""
+    if values is None:
+        return None
+    cleaned: dict[str, Any] = {}
+    for key, value in values.items():
+        if _is_secret(key):
+            cleaned[key] = REDACTED
+        elif isinstance(value, dict):
+            cleaned[key] = redact(value)
+        else:
+            cleaned[key] = value
+    return cleaned
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -32,7 +59,7 @@ async def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditLog:
-    """Add one audit row to the current transaction (flushed, not committed)."""
+    """Add one audit row to the current transaction (flushed, not committed); secrets redacted."""
     row = AuditLog(
         org_id=actor.org_id,
         user_id=actor.user_id,
@@ -40,8 +67,8 @@ async def record(
         action=action,
         resource_type=resource_type,
         resource_id=str(resource_id) if resource_id is not None else None,
-        before=before,
-        after=after,
+        before=redact(before),
+        after=redact(after),
         source=actor.source,
     )
     session.add(row)
