@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.approvals.models import PendingAction
+
 
 class Table(BaseModel):
     """A small table: a header row and rows of already formatted cells."""
@@ -97,3 +99,42 @@ def render_table_text(table: Table) -> str:
     out.append("  ".join("-" * width for width in widths))
     out += [line(row) for row in table.rows]
     return "\n".join(out)
+
+
+_ROLE_WORDS = {
+    "user": "anyone in the team",
+    "manager": "a manager or an admin",
+    "admin": "an admin",
+}
+_CARD_STATUS = {"pending", "approved", "rejected", "expired", "executed", "failed"}
+
+
+def approvers_in_words(required_role: str, *, two_person_rule: bool = False) -> str:
+    """'a manager or an admin', plus the two-person rule when the org has it."""
+    words = _ROLE_WORDS.get(required_role, f"a {required_role}")
+    return f"{words}, other than the requester" if two_person_rule else words
+
+
+def card_from_action(
+    action: PendingAction, *, two_person_rule: bool = False, status_line: str | None = None
+) -> ApprovalCard:
+    """The card every channel shows for a pending (or decided) action."""
+    details = [f"Now: {_state_words(action.before_state)}"] if action.before_state else []
+    status = str(getattr(action.status, "value", action.status))
+    return ApprovalCard(
+        action_id=str(action.id),
+        short_code=action.short_code,
+        summary=action.summary,
+        details=details,
+        approvers=approvers_in_words(action.required_role, two_person_rule=two_person_rule),
+        expires_at=action.expires_at,
+        status=status if status in _CARD_STATUS else "pending",
+        status_line=status_line,
+    )
+
+
+def _state_words(state: dict[str, object]) -> str:
+    parts = [str(state.get("status") or "unknown")]
+    if state.get("daily_budget") is not None:
+        parts.append(f"daily budget {state['daily_budget']}")
+    return ", ".join(parts)

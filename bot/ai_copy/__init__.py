@@ -1,0 +1,1 @@
+"""AI ad copy: structured output checked against each platform's length limits."""

@@ -1,0 +1,69 @@
+"""Run a tool in one org-scoped transaction and audit the call, including failed attempts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.deps import BotDeps
+from bot.replies import Reply
+from core.audit.service import record
+from core.errors import CoreError
+from core.users import service as users
+from core.users.models import User
+
+Work = Callable[[AsyncSession, User], Awaitable[Reply]]
+
+
+def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: str(value) if isinstance(value, Decimal | uuid.UUID) else value
+        for key, value in arguments.items()
+    }
+
+
+async def call_tool(deps: BotDeps, tool: str, arguments: dict[str, Any], work: Work) -> Reply:
+    """Run `work` in one org-scoped transaction and audit the call; failures are audited too."""
+    try:
+        async with deps.transaction() as session:
+            user = await users.get(session=session, org_id=deps.org_id, user_id=deps.user_id)
+            reply = await work(session, user)
+            await _audit(session, deps, tool, arguments, outcome="ok")
+            return reply
+    except CoreError as exc:
+        # The work rolled back with its transaction; the attempt is still worth a record.
+        async with deps.transaction() as session:
+            await _audit(session, deps, tool, arguments, outcome=exc.code)
+        raise
+
+
+async def _audit(
+    session: AsyncSession, deps: BotDeps, tool: str, arguments: dict[str, Any], *, outcome: str
+) -> None:
+    await record(
+        session=session,
+        actor=deps.actor,
+        action=f"bot.tool.{tool}",
+        resource_type="bot_tool",
+        resource_id=deps.conversation_id[:200] or None,
+        after={"arguments": _jsonable(arguments), "outcome": outcome},
+    )
+
+
+async def audited(
+    deps: BotDeps, tool: str, arguments: dict[str, Any], work: Callable[[], Awaitable[Reply]]
+) -> Reply:
+    """Audit a tool that must not hold a transaction open while it works (slow model calls)."""
+    try:
+        reply = await work()
+    except CoreError as exc:
+        async with deps.transaction() as session:
+            await _audit(session, deps, tool, arguments, outcome=exc.code)
+        raise
+    async with deps.transaction() as session:
+        await _audit(session, deps, tool, arguments, outcome="error" if reply.is_error else "ok")
+    return reply

@@ -1,0 +1,96 @@
+"""A tiny dependency-free PNG line chart (zlib only): daily spend and CPA for `report`."""
+
+from __future__ import annotations
+
+import itertools
+import struct
+import zlib
+from collections.abc import Sequence
+
+Series = tuple[str, Sequence[float | None]]
+RGB = tuple[int, int, int]
+
+WIDTH, HEIGHT, MARGIN = 480, 200, 16
+_BACKGROUND: RGB = (255, 255, 255)
+_AXIS: RGB = (160, 160, 160)
+# One colour per series; each series gets its own vertical scale (spend and CPA differ in size).
+_COLOURS: tuple[RGB, ...] = ((33, 102, 172), (214, 96, 77), (77, 146, 33))
+
+
+def line_chart_png(series: Sequence[Series], *, width: int = WIDTH, height: int = HEIGHT) -> bytes:
+    """PNG bytes of one line per series over equally spaced points; gaps (None) break a line."""
+    pixels = bytearray(_BACKGROUND * (width * height))
+    canvas = _Canvas(pixels, width, height)
+    canvas.line(MARGIN, height - MARGIN, width - MARGIN, height - MARGIN, _AXIS)
+    canvas.line(MARGIN, MARGIN, MARGIN, height - MARGIN, _AXIS)
+    for index, (_name, values) in enumerate(series):
+        colour = _COLOURS[index % len(_COLOURS)]
+        points = _scale(values, width, height)
+        for start, end in itertools.pairwise(points):
+            if start is not None and end is not None:
+                canvas.line(*start, *end, colour)
+                canvas.line(start[0], start[1] + 1, end[0], end[1] + 1, colour)
+    return _encode(pixels, width, height)
+
+
+def _scale(values: Sequence[float | None], width: int, height: int) -> list[tuple[int, int] | None]:
+    present = [value for value in values if value is not None]
+    if not present or len(values) < 2:
+        return [None for _ in values]
+    low, high = min(present), max(present)
+    span = (high - low) or 1.0
+    step = (width - 2 * MARGIN - 1) / (len(values) - 1)
+    usable = height - 2 * MARGIN - 2
+    return [
+        None
+        if value is None
+        else (MARGIN + round(index * step), MARGIN + round(usable - (value - low) / span * usable))
+        for index, value in enumerate(values)
+    ]
+
+
+class _Canvas:
+    def __init__(self, pixels: bytearray, width: int, height: int) -> None:
+        self.pixels, self.width, self.height = pixels, width, height
+
+    def dot(self, x: int, y: int, colour: RGB) -> None:
+        if 0 <= x < self.width and 0 <= y < self.height:
+            offset = (y * self.width + x) * 3
+            self.pixels[offset : offset + 3] = bytes(colour)
+
+    def line(self, x0: int, y0: int, x1: int, y1: int, colour: RGB) -> None:
+        """Bresenham: integer steps, no anti-aliasing (a chat thumbnail needs none)."""
+        dx, dy = abs(x1 - x0), -abs(y1 - y0)
+        sx, sy = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
+        error = dx + dy
+        while True:
+            self.dot(x0, y0, colour)
+            if x0 == x1 and y0 == y1:
+                return
+            doubled = 2 * error
+            if doubled >= dy:
+                error += dy
+                x0 += sx
+            if doubled <= dx:
+                error += dx
+                y0 += sy
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def _encode(pixels: bytearray, width: int, height: int) -> bytes:
+    stride = width * 3
+    # Filter type 0 (none) before each scanline.
+    raw = b"".join(
+        b"\x00" + bytes(pixels[row * stride : (row + 1) * stride]) for row in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw, 6))
+        + _chunk(b"IEND", b"")
+    )

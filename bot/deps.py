@@ -1,0 +1,52 @@
+"""BotDeps: who speaks, through which door, and the handles tools need (RunContext deps)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from pydantic_ai.models import Model
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.replies import ApprovalCard, Chart, Table
+from core.audit.service import Actor
+from core.config import Settings
+from core.db import Database
+from core.ports import PlatformRegistry
+
+
+@dataclass
+class Extras:
+    """Cards, tables and charts the tools produced during one agent turn."""
+
+    card: ApprovalCard | None = None
+    table: Table | None = None
+    chart: Chart | None = None
+
+
+@dataclass
+class BotDeps:
+    """Tenant and user come from here only: the model never names an org or a user."""
+
+    database: Database
+    registry: PlatformRegistry
+    settings: Settings
+    org_id: uuid.UUID
+    user_id: uuid.UUID
+    channel: str
+    conversation_id: str
+    workspace: str = ""
+    model: Model | None = None
+    extras: Extras = field(default_factory=Extras)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One org-scoped transaction (RLS-bound on PostgreSQL), committed on success."""
+        async with self.database.tenant(self.org_id) as session:
+            yield session
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(org_id=self.org_id, user_id=self.user_id, channel=self.channel, source="bot")

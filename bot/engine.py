@@ -1,0 +1,101 @@
+"""The bot's public entry point: a message or a button tap in, a channel-neutral Reply out.
+
+Commands are parsed first (deterministic, free, no LLM); free text goes to the agent when a
+model is configured. Every core error is mapped to a friendly line here, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from pydantic_ai.models import Model
+
+from bot import agent, commands, dispatch
+from bot import errors as bot_errors
+from bot.deps import BotDeps
+from bot.replies import Reply
+from core.config import Settings
+from core.db import Database
+from core.errors import CoreError
+from core.ports import PlatformRegistry
+
+log = logging.getLogger(__name__)
+
+NO_MODEL_HINT = (
+    "I only understand commands right now (no AI model is configured). "
+    'Type `help` to see them, e.g. `report 7d` or `pause "Summer Sale"`.'
+)
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """Who speaks, in which org, channel and conversation: from identity, never the model."""
+
+    org_id: uuid.UUID
+    user_id: uuid.UUID
+    channel: str
+    workspace: str
+    conversation_id: str
+
+
+class Bot:
+    """One per process; cheap per turn. Holds no conversation state in memory."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        registry: PlatformRegistry,
+        settings: Settings,
+        model: Model | None = None,
+    ) -> None:
+        self.database = database
+        self.registry = registry
+        self.settings = settings
+        self._model = model
+
+    def deps(self, ctx: TurnContext) -> BotDeps:
+        return BotDeps(
+            database=self.database,
+            registry=self.registry,
+            settings=self.settings,
+            org_id=ctx.org_id,
+            user_id=ctx.user_id,
+            channel=ctx.channel,
+            conversation_id=ctx.conversation_id,
+            workspace=ctx.workspace,
+            model=self._model,
+        )
+
+    async def handle_text(self, ctx: TurnContext, text: str) -> Reply:
+        """Answer one message: a command if it parses as one, else an agent turn."""
+        command = commands.parse(text)
+        deps = self.deps(ctx)
+        if isinstance(command, commands.FreeText):
+            return await self._guard(self._agent_turn(deps, command.text))
+        return await self._guard(dispatch.run(command, deps))
+
+    async def handle_decision(self, ctx: TurnContext, action_ref: str, approve: bool) -> Reply:
+        """A button tap (or `approve CODE`): decided by core, never by the model."""
+        deps = self.deps(ctx)
+        return await self._guard(dispatch.run(commands.Decide(action_ref, approve), deps))
+
+    async def _agent_turn(self, deps: BotDeps, text: str) -> Reply:
+        model = await agent.model_for_org(deps)
+        if model is None:
+            return Reply(text=NO_MODEL_HINT)
+        return await agent.run_turn(deps, text, model=model)
+
+    async def _guard(self, work: Awaitable[Reply]) -> Reply:
+        """Run a turn; CoreError -> friendly line, anything else -> logged, generic line."""
+        try:
+            reply = await work
+        except CoreError as exc:
+            return bot_errors.to_reply(exc)
+        except Exception:
+            log.exception("bot turn failed")
+            return bot_errors.UNEXPECTED
+        return reply

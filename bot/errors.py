@@ -1,0 +1,40 @@
+"""The bot's one error map: core errors become a friendly chat line, never a traceback."""
+
+from __future__ import annotations
+
+from bot.replies import Reply
+from core import errors
+
+_HINTS: dict[type[errors.CoreError], str] = {
+    errors.PermissionDenied: "Ask an admin if you need this.",
+    errors.QuotaExceeded: "Upgrade the plan in the web settings for a higher limit.",
+    errors.StaleApproval: "Ask for the change again to get a fresh card.",
+    errors.Expired: "Ask for the change again to get a fresh card.",
+    errors.AuthExpired: "Reconnect the ad account from the web settings page.",
+    errors.RateLimited: "The platform is busy; try again in a minute.",
+    errors.PlatformUnavailable: "The platform is not answering; try again shortly.",
+}
+
+
+def to_text(exc: errors.CoreError) -> str:
+    """One friendly line (two with a hint) for any core error."""
+    if isinstance(exc, errors.AmbiguousMatch):
+        options = "\n".join(f"  • {candidate}" for candidate in exc.candidates[:10])
+        return f"{exc.message} Which one did you mean?\n{options}"
+    if isinstance(exc, errors.QuotaExceeded):
+        return (
+            f"You've used all {exc.limit} AI generations this month; "
+            f"the quota resets on {exc.resets_at:%Y-%m-%d}. {_HINTS[errors.QuotaExceeded]}"
+        )
+    hint = next((text for kind, text in _HINTS.items() if isinstance(exc, kind)), "")
+    return f"{exc.message} {hint}".strip()
+
+
+def to_reply(exc: errors.CoreError) -> Reply:
+    return Reply(text=to_text(exc), is_error=True)
+
+
+UNEXPECTED = Reply(
+    text="Sorry, something went wrong on my side. It has been logged; please try again.",
+    is_error=True,
+)
