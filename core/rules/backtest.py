@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, cast, select
+from sqlalchemy import BigInteger, cast, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.base import utcnow
@@ -89,9 +89,10 @@ async def _load_series(
             _M.recorded_at,
             cast(_M.impressions, BigInteger),
             cast(_M.clicks, BigInteger),
-            _M.spend_micros,
-            _M.conversions_micros,
-            _M.conversion_value_micros,
+            # Raw integer micros: the column type would turn them into Decimal amounts.
+            type_coerce(_M.spend_micros, BigInteger),
+            type_coerce(_M.conversions_micros, BigInteger),
+            type_coerce(_M.conversion_value_micros, BigInteger),
         )
         .where(_M.org_id == org_id, _M.recorded_at >= start, _M.recorded_at < end)
         .order_by(_M.campaign_id, _M.recorded_at)
@@ -149,11 +150,13 @@ async def backtest(
     if not campaigns:
         return result
     keys = rule.windows
-    start, end = _bounds(keys, {c.timezone for c in campaigns.values()}, moments)
+    timezones = {c.timezone for c in campaigns.values()}
+    ends = [day_start(d + timedelta(days=1), tz) - _TICK for d in day_list for tz in timezones]
+    start, end = _bounds(keys, timezones, ends)
     series = await _load_series(session, org_id, start, end)
     last_fired: dict[tuple[uuid.UUID, str], datetime] = {}
     for day, moment in zip(day_list, moments, strict=True):
-        _fill_day(campaigns, series, keys, moment)
+        _fill_day(campaigns, series, keys, day)
         for firing in judge(rule, campaigns.values(), now=moment, last_fired=last_fired):
             last_fired[(rule.id, firing.scope_key)] = moment
             result.hits.append(_hit(day, firing, campaigns))
@@ -165,11 +168,13 @@ def _fill_day(
     campaigns: dict[uuid.UUID, CampaignFacts],
     series: dict[uuid.UUID, _Series],
     keys: set[WindowKey],
-    moment: datetime,
+    day: date,
 ) -> None:
     empty = _Series()
     for campaign in campaigns.values():
         rows = series.get(campaign.id, empty)
+        # The end of `day` where the campaign's account lives, as the live cycle would see it.
+        moment = day_start(day + timedelta(days=1), campaign.timezone) - _TICK
         for key in keys:
             window = resolve(key, tz=campaign.timezone, now=moment)
             campaign.totals[key] = rows.totals(window.start, window.end)
