@@ -108,3 +108,70 @@ async def test_fifty_concurrent_approvals_have_one_winner(pg_database: Database)
             )
         )
         assert approvals == 1
+
+
+async def test_concurrent_approve_and_reject_decide_once_on_both_backends(
+    database: Database,
+) -> None:
+    """The embedded SQLite path too: mixed approvals and rejections, one decision stands."""
+    async with database.system() as session:
+        org = await factories.org(session)
+        account = await factories.ad_account(session, org)
+        campaign = await factories.campaign(session, account)
+        deciders = [await factories.user(session, org, role=Role.ADMIN) for _ in range(10)]
+        action = await service.propose(
+            session=session,
+            org_id=org.id,
+            kind="pause_campaign",
+            arguments={"campaign_id": str(campaign.id)},
+            summary="Pause it",
+        )
+        org_id, code = org.id, action.short_code
+        user_ids = [decider.id for decider in deciders]
+    platform = FakePlatform(name="sandbox", delay=0.02)
+    registry = registry_with(platform)
+
+    async def decide(index: int, user_id: uuid.UUID) -> str:
+        try:
+            async with database.tenant(org_id) as session:
+                user = await session.get(User, user_id)
+                assert user is not None
+                result = await flows.decide(
+                    session=session,
+                    org_id=org_id,
+                    action_ref=code,
+                    user=user,
+                    approve=index % 2 == 0,
+                    channel="slack",
+                    registry=registry,
+                )
+        except AlreadyDecided:
+            return "lost"
+        return result.status.value
+
+    outcomes = await asyncio.gather(*(decide(i, uid) for i, uid in enumerate(user_ids)))
+    decided = [outcome for outcome in outcomes if outcome != "lost"]
+    assert len(decided) == 1
+    assert decided[0] in {"executed", "rejected"}
+    assert len(platform.calls) == (1 if decided[0] == "executed" else 0)
+
+
+@pytest.mark.postgres
+async def test_row_level_security_hides_another_orgs_action(pg_database: Database) -> None:
+    async with pg_database.system() as session:
+        org = await factories.org(session)
+        other = await factories.org(session)
+        campaign = await factories.campaign(session, await factories.ad_account(session, org))
+        action = await service.propose(
+            session=session,
+            org_id=org.id,
+            kind="pause_campaign",
+            arguments={"campaign_id": str(campaign.id)},
+            summary="Pause it",
+        )
+        action_id, other_id = action.id, other.id
+    async with pg_database.tenant(other_id) as session:
+        # Even a query that forgets the org filter sees nothing of the other tenant.
+        assert (
+            await session.scalar(select(PendingAction).where(PendingAction.id == action_id)) is None
+        )
