@@ -94,14 +94,16 @@ async def subject(
         async for item in _sandbox(url):
             yield item
         return
-    fakes = {
-        "google": (FakeGoogle(), GoogleAdsAdapter, "1234567890"),
-        "meta": (FakeMeta(), MetaAdsAdapter, "555"),
-        "tiktok": (FakeTikTok(), TikTokAdsAdapter, "7000001"),
-    }
-    fake, adapter_cls, account_id = fakes[name]
-    fake.install(router)
-    adapter = adapter_cls(http_settings)
+    adapter: GoogleAdsAdapter | MetaAdsAdapter | TikTokAdsAdapter
+    if name == "google":
+        FakeGoogle().install(router)
+        adapter, account_id = GoogleAdsAdapter(http_settings), "1234567890"
+    elif name == "meta":
+        FakeMeta().install(router)
+        adapter, account_id = MetaAdsAdapter(http_settings), "555"
+    else:
+        FakeTikTok().install(router)
+        adapter, account_id = TikTokAdsAdapter(http_settings), "7000001"
     try:
         yield Subject(adapter, account_id, "token-abc")
     finally:
