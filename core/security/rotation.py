@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Table, select, update
+from sqlalchemy import Column, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts.models import AdAccount, OAuthState
@@ -87,24 +87,34 @@ async def _rotate_batch(
     report: ColumnReport,
 ) -> None:
     column = target.table.c[target.column]
+    fresh: dict[Any, str] = {}
+    changes: list[dict[str, Any]] = []
     for key, token in rows:
         report.scanned += 1
         if cipher.is_current(token):
             report.current += 1
             continue
         try:
-            fresh = cipher.rotate(token)
+            fresh[key] = cipher.rotate(token)
         except DecryptionFailed:
             report.unreadable.append(str(key))
             continue
-        # Compare-and-set: a token the app replaced during the run is left alone (it is new).
-        result = await session.execute(
-            update(target.table).where(target.key == key, column == token).values({column: fresh})
-        )
-        if getattr(result, "rowcount", 0) == 1:
-            report.rotated += 1
-        else:
-            report.changed_meanwhile += 1
+        changes.append({"row_key": key, "old_token": token, "new_token": fresh[key]})
+    if not changes:
+        return
+    # Compare-and-set, sent as one executemany: a token the app replaced during the run is
+    # left alone (it was written under the newest key already).
+    await session.execute(
+        update(target.table)
+        .where(target.key == bindparam("row_key"), column == bindparam("old_token"))
+        .values({column: bindparam("new_token")}),
+        changes,
+    )
+    # executemany has no portable per-row count, so read back which rows now hold our tokens.
+    stored = await session.execute(select(target.key, column).where(target.key.in_(list(fresh))))
+    landed = sum(1 for key, token in stored if fresh.get(key) == token)
+    report.rotated += landed
+    report.changed_meanwhile += len(changes) - landed
 
 
 async def rotate_column(

@@ -152,3 +152,37 @@ def test_every_encrypted_column_in_the_schema_is_rotated() -> None:
         if column.name.endswith("_encrypted")
     }
     assert in_schema == {target.label for target in SECRET_COLUMNS}
+
+
+async def test_a_token_replaced_during_rotation_is_left_alone(database: Database) -> None:
+    """Compare-and-set: the app stored a fresh token between our read and our write."""
+    from core.security.rotation import ColumnReport, _rotate_batch
+
+    org_id = await seed_secrets(database, Cipher([KEY_A]), accounts=2)
+    target = SECRET_COLUMNS[0]  # ad_accounts.access_token_encrypted
+    both = Cipher([KEY_B, KEY_A])
+    async with database.system() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(AdAccount.id, AdAccount.access_token_encrypted).where(
+                        AdAccount.org_id == org_id
+                    )
+                )
+            ).all()
+        )
+    replaced_id = rows[0][0]
+    async with database.system() as session:
+        account = await session.get(AdAccount, replaced_id)
+        assert account is not None
+        account.access_token_encrypted = both.encrypt("refreshed-by-the-app")
+
+    report = ColumnReport(label=target.label)
+    async with database.system() as session:
+        await _rotate_batch(session, target, both, rows, report)
+
+    assert (report.rotated, report.changed_meanwhile) == (1, 1)
+    async with database.system() as session:
+        kept = await session.get(AdAccount, replaced_id)
+    assert kept is not None
+    assert Cipher([KEY_B]).decrypt(kept.access_token_encrypted or "") == "refreshed-by-the-app"
