@@ -10,6 +10,7 @@ import pytest
 from adapters import build_registry, get_adapter
 from adapters.sandbox import CampaignSpec, SandboxAdapter
 from core.errors import InvalidRequest, NotFound, PlatformNotFound
+from core.ports import CampaignChanges
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 TOKEN = "sbx"
@@ -150,15 +151,11 @@ async def test_errors_look_like_a_platform(database) -> None:
         await sandbox.pause_campaign(account, "sbxc-nope", access_token=TOKEN)
     with pytest.raises(PlatformNotFound):
         await sandbox.list_campaigns("sbx-nope", access_token=TOKEN)
-    await sandbox.update_campaign(account, brand, changes_archive(), access_token=TOKEN)
+    await sandbox.update_campaign(
+        account, brand, CampaignChanges(status="ARCHIVED"), access_token=TOKEN
+    )
     with pytest.raises(InvalidRequest):
         await sandbox.resume_campaign(account, brand, access_token=TOKEN)
-
-
-def changes_archive():
-    from core.ports import CampaignChanges
-
-    return CampaignChanges(status="ARCHIVED")
 
 
 async def test_registry_and_get_adapter(database, settings) -> None:
