@@ -8,13 +8,14 @@ Either way a re-sent unchanged row is skipped, so re-ingesting a window is cheap
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, Uuid, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.base import MICROS, UTCDateTime, utcnow
@@ -54,58 +55,105 @@ def _fail(index: int, field: str, problem: str) -> ValidationFailed:
     return ValidationFailed(f"Metric row {index}: {field} {problem}.", field=field)
 
 
-def _count(value: int, index: int, field: str) -> int:
+def _check_count(value: object, index: int, field: str) -> None:
     if type(value) is not int:
         raise _fail(index, field, "must be a whole number")
     if value < 0:
         raise _fail(index, field, "is negative")
-    return value
 
 
-def _micros(value: Decimal, index: int, field: str) -> int:
+def _check_money(value: object, index: int, field: str) -> None:
     if not isinstance(value, Decimal | int) or not Decimal(value).is_finite():
         raise _fail(index, field, "must be a finite Decimal")
     if value < 0:
         raise _fail(index, field, "is negative")
     scaled = value * MICROS
-    whole = int(scaled)
-    if whole != scaled:
+    if int(scaled) != scaled:
         raise _fail(index, field, "has more than six decimal places")
-    return whole
 
 
-def to_record(row: MetricIn, index: int) -> Record:
-    """One validated row as the tuple COPY and the upsert take (money in integer micros)."""
-    recorded_at = row.recorded_at
-    if recorded_at.tzinfo is None or recorded_at.utcoffset() is None:
-        raise _fail(index, "recorded_at", "is a naive datetime; give it a timezone")
-    if not row.platform:
-        raise _fail(index, "platform", "is empty")
-    return (
-        row.campaign_id,
-        row.platform,
-        recorded_at,
-        row.org_id,
-        _count(row.impressions, index, "impressions"),
-        _count(row.clicks, index, "clicks"),
-        _micros(row.spend, index, "spend"),
-        _micros(row.conversions, index, "conversions"),
-        _micros(row.conversion_value, index, "conversion_value"),
-    )
+def diagnose(row: MetricIn, index: int) -> ValidationFailed:
+    """The precise reason a row failed the fast checks in `prepare`."""
+    try:
+        at = row.recorded_at
+        if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+            raise _fail(index, "recorded_at", "is a naive datetime; give it a timezone")
+        if not row.platform:
+            raise _fail(index, "platform", "is empty")
+        _check_count(row.impressions, index, "impressions")
+        _check_count(row.clicks, index, "clicks")
+        _check_money(row.spend, index, "spend")
+        _check_money(row.conversions, index, "conversions")
+        _check_money(row.conversion_value, index, "conversion_value")
+    except ValidationFailed as problem:
+        return problem
+    return ValidationFailed(f"Metric row {index} is invalid.")
 
 
-def prepare(rows: Iterable[MetricIn]) -> list[Record]:
-    """Validate and collapse duplicate keys (the last one wins, as a re-sent row should)."""
-    staged: dict[tuple[uuid.UUID, str, datetime], Record] = {}
-    for index, row in enumerate(rows):
-        record = to_record(row, index)
-        staged[record[0], record[1], record[2]] = record
+def iter_records(
+    rows: Sequence[MetricIn], claimed: set[tuple[uuid.UUID, uuid.UUID, str]]
+) -> Iterator[Record]:
+    """Validate rows lazily into COPY-ready tuples, noting each (campaign, org, platform) seen.
+
+    This loop runs once per ingested row, so it checks everything with a few cheap
+    operations and leaves the precise error message to `diagnose`.
+    """
+    micros = MICROS
+    last: uuid.UUID | None = None
+    index = -1
+    try:
+        for index, row in enumerate(rows):
+            spend = row.spend * micros
+            conversions = row.conversions * micros
+            value = row.conversion_value * micros
+            spend_i, conversions_i, value_i = int(spend), int(conversions), int(value)
+            impressions, clicks, at = row.impressions, row.clicks, row.recorded_at
+            if (
+                spend_i != spend
+                or conversions_i != conversions
+                or value_i != value
+                # A bitwise OR of ints is negative exactly when one of them is.
+                or (spend_i | conversions_i | value_i | impressions | clicks) < 0
+                or at.tzinfo is None
+                or not row.platform
+                or type(impressions) is not int
+                or type(clicks) is not int
+            ):
+                raise diagnose(row, index)
+            campaign_id = row.campaign_id
+            # Rows arrive campaign by campaign: hash each campaign once per run, not per row.
+            if campaign_id is not last:
+                last = campaign_id
+                claimed.add((campaign_id, row.org_id, row.platform))
+            yield (
+                campaign_id,
+                row.platform,
+                at,
+                row.org_id,
+                impressions,
+                clicks,
+                spend_i,
+                conversions_i,
+                value_i,
+            )
+    except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        raise diagnose(rows[index], index) from exc
+
+
+def prepare(
+    rows: Sequence[MetricIn], claimed: set[tuple[uuid.UUID, uuid.UUID, str]] | None = None
+) -> list[Record]:
+    """All rows validated, duplicate keys collapsed (the last one wins, as a re-send should)."""
+    staged = {
+        record[:3]: record for record in iter_records(rows, set() if claimed is None else claimed)
+    }
     return list(staged.values())
 
 
-async def _check_owners(session: AsyncSession, records: Sequence[Record]) -> None:
+async def _check_owners(
+    connection: AsyncConnection, claimed: set[tuple[uuid.UUID, uuid.UUID, str]]
+) -> None:
     """Every row's campaign exists, belongs to the row's org and runs on the row's platform."""
-    claimed = {(r[0], r[3], r[1]) for r in records}
     ids = list({claim[0] for claim in claimed})
     known: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
     for start in range(0, len(ids), _ID_CHUNK):
@@ -113,7 +161,7 @@ async def _check_owners(session: AsyncSession, records: Sequence[Record]) -> Non
         query = select(Campaign.id, Campaign.org_id, Campaign.platform).where(
             Campaign.id.in_(chunk)
         )
-        for campaign_id, org_id, platform in await session.execute(query):
+        for campaign_id, org_id, platform in await connection.execute(query):
             known[campaign_id] = (org_id, platform)
     for campaign_id, org_id, platform in claimed:
         owner = known.get(campaign_id)
@@ -126,18 +174,24 @@ async def _check_owners(session: AsyncSession, records: Sequence[Record]) -> Non
 
 
 async def upsert(*, session: AsyncSession, rows: Iterable[MetricIn]) -> UpsertResult:
-    """Insert or update metric rows on their natural key; safe to repeat with the same rows."""
+    """Insert or update metric rows on their natural key; safe to repeat with the same rows.
+
+    Runs in a SAVEPOINT: invalid input raises ValidationFailed and leaves the caller's
+    transaction as it was.
+    """
     received = rows if isinstance(rows, Sequence) else list(rows)
-    records = prepare(received)
-    if not records:
+    if not received:
         return UpsertResult(received=0, distinct=0, written=0)
-    await _check_owners(session, records)
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        written = await _upsert_postgres(connection, records)
-    else:
-        written = await _upsert_generic(connection, records)
-    return UpsertResult(received=len(received), distinct=len(records), written=written)
+    claimed: set[tuple[uuid.UUID, uuid.UUID, str]] = set()
+    async with session.begin_nested():
+        connection = await session.connection()
+        if connection.dialect.name == "postgresql":
+            distinct, written = await _upsert_postgres(connection, received, claimed)
+        else:
+            records = prepare(received, claimed)
+            await _check_owners(connection, claimed)
+            distinct, written = len(records), await _upsert_generic(connection, records)
+    return UpsertResult(received=len(received), distinct=distinct, written=written)
 
 
 _STAGE_DDL = """
@@ -174,15 +228,44 @@ async def driver_connection(connection: AsyncConnection) -> Any:
     return raw.driver_connection
 
 
-async def _upsert_postgres(connection: AsyncConnection, records: list[Record]) -> int:
+async def _upsert_postgres(
+    connection: AsyncConnection,
+    rows: Sequence[MetricIn],
+    claimed: set[tuple[uuid.UUID, uuid.UUID, str]],
+) -> tuple[int, int]:
     stage = f"metrics_stage_{uuid.uuid4().hex[:12]}"
     # Executing through SQLAlchemy first also opens the transaction COPY then joins.
     await connection.execute(text(_STAGE_DDL.format(name=stage)))
     driver = await driver_connection(connection)
-    await driver.copy_records_to_table(stage, records=records, columns=COLUMNS)
-    result = await connection.execute(text(merge_sql(stage)))
+    # A lazy iterator: the server ingests one buffer while Python validates the next.
+    await driver.copy_records_to_table(stage, records=iter_records(rows, claimed), columns=COLUMNS)
+    await _check_owners(connection, claimed)
+    distinct = len(rows)
+    try:
+        # Optimistic: input rarely repeats a key, and checking first would cost a sort.
+        async with connection.begin_nested():
+            result = await connection.execute(text(merge_sql(stage)))
+    except DBAPIError as exc:
+        if _sqlstate(exc) != _CARDINALITY_VIOLATION:
+            raise
+        # Collapse repeats, keeping the last row COPY wrote (the highest ctid in a fresh heap).
+        # `stage` is our own generated name, never input.
+        deduped = f"(SELECT DISTINCT ON (campaign_id, platform, recorded_at) * FROM {stage}"  # noqa: S608
+        deduped += " ORDER BY campaign_id, platform, recorded_at, ctid DESC) AS latest"
+        result = await connection.execute(text(merge_sql(deduped)))
+        distinct = int(
+            (await connection.execute(text(f"SELECT count(*) FROM {deduped}"))).scalar_one()  # noqa: S608
+        )
     await connection.execute(text(f"DROP TABLE {stage}"))
-    return int(result.rowcount)
+    return distinct, int(result.rowcount)
+
+
+_CARDINALITY_VIOLATION = "21000"
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return None if code is None else str(code)
 
 
 async def _upsert_generic(connection: AsyncConnection, records: list[Record]) -> int:

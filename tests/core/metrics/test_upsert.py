@@ -161,3 +161,21 @@ async def test_many_rows_across_chunks(session: AsyncSession) -> None:
         )
     )
     assert total == 1600 * 7
+
+
+async def test_identical_repeats_in_one_batch_collapse(session: AsyncSession) -> None:
+    campaign = await _campaign(session)
+    rows = _rows(campaign, 4)
+    result = await upsert(session=session, rows=rows + rows[:2])
+    assert (result.received, result.distinct, result.written) == (6, 4, 4)
+    assert len(await _stored(session, campaign)) == 4
+
+
+async def test_failed_upsert_keeps_earlier_work_in_the_transaction(session: AsyncSession) -> None:
+    campaign = await _campaign(session)
+    await upsert(session=session, rows=_rows(campaign, 2))
+    bad = _replace(_rows(campaign, 3)[2], {"clicks": -1})
+    with pytest.raises(ValidationFailed):
+        await upsert(session=session, rows=[*_rows(campaign, 3, scale=9)[:2], bad])
+    stored = await _stored(session, campaign)
+    assert [row.clicks for row in stored] == [10, 10]
