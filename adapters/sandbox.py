@@ -5,12 +5,10 @@ status changes that stick (across processes, because they are rows), and determi
 and hourly metrics from `adapters.sandbox_sim`. Paused hours deliver nothing, so a pause shows
 up in the metrics; a budget change moves spend from the hour it happened.
 
-State: `sandbox_accounts`, and `sandbox_campaigns` holding two kinds of rows —
-- live campaigns (account_external_id = the account id), and
-- revisions, an append-only history of each campaign's (status, daily_budget) with the time it
-  took effect in `created_at`: external_id "<campaign id>@<suffix>", account_external_id
-  "<account id>@history", name = the campaign id, objective = the simulation profile.
-Metrics for an hour use the revision in force at the start of that hour.
+State: `sandbox_accounts`, `sandbox_campaigns` (the live campaigns, with their simulation
+profile) and `sandbox_campaign_revisions`, an append-only history of each campaign's
+(status, daily_budget) and the time it took effect. Metrics for an hour use the revision in
+force at the start of that hour.
 
 Provisioning (the demo seeder and tests):
 
@@ -59,9 +57,8 @@ from core.ports import (
     PlatformStatus,
     TokenSet,
 )
-from core.sandbox.models import SandboxAccount, SandboxCampaign
+from core.sandbox.models import SandboxAccount, SandboxCampaign, SandboxRevision
 
-HISTORY = "@history"
 MAX_RANGE_DAYS = 400
 TOKEN_LIFETIME = timedelta(hours=1)
 _TRANSITIONS: dict[str, set[str]] = {
@@ -226,28 +223,22 @@ class SandboxAdapter:
             objective=objective,
             daily_budget=daily_budget,
             seed=seed,
+            profile=profile,
             created_at=at,
             updated_at=at,
         )
         session.add(row)
-        self._add_revision(session, row, at=at, profile=profile)
+        self._add_revision(session, row, at=at)
         return row
 
     @staticmethod
-    def _add_revision(
-        session: AsyncSession, campaign: SandboxCampaign, *, at: datetime, profile: str
-    ) -> None:
+    def _add_revision(session: AsyncSession, campaign: SandboxCampaign, *, at: datetime) -> None:
         session.add(
-            SandboxCampaign(
-                external_id=f"{campaign.external_id}@{uuid.uuid4().hex[:10]}",
-                account_external_id=campaign.account_external_id + HISTORY,
-                name=campaign.external_id,
+            SandboxRevision(
+                campaign_external_id=campaign.external_id,
                 status=campaign.status,
-                objective=profile,
                 daily_budget=campaign.daily_budget,
-                seed=0,
-                created_at=at,
-                updated_at=at,
+                effective_at=at,
             )
         )
 
@@ -346,8 +337,13 @@ class SandboxAdapter:
         now = self._clock()
         rows: list[MetricRow] = []
         for campaign in campaigns:
-            revisions = history.get(campaign.external_id) or [
-                Revision(campaign.created_at, campaign.status, campaign.daily_budget, "steady")
+            revisions = [
+                Revision(at, status, budget, campaign.profile)
+                for at, status, budget in history.get(campaign.external_id, [])
+            ] or [
+                Revision(
+                    campaign.created_at, campaign.status, campaign.daily_budget, campaign.profile
+                )
             ]
             rows.extend(
                 campaign_rows(
@@ -365,16 +361,23 @@ class SandboxAdapter:
         return rows
 
     @staticmethod
-    async def _history(session: AsyncSession, account_id: str) -> dict[str, list[Revision]]:
-        rows = await session.scalars(
-            select(SandboxCampaign)
-            .where(SandboxCampaign.account_external_id == account_id + HISTORY)
-            .order_by(SandboxCampaign.created_at, SandboxCampaign.external_id)
+    async def _history(
+        session: AsyncSession, account_id: str
+    ) -> dict[str, list[tuple[datetime, str, Decimal | None]]]:
+        rows = await session.execute(
+            select(
+                SandboxRevision.campaign_external_id,
+                SandboxRevision.effective_at,
+                SandboxRevision.status,
+                SandboxRevision.daily_budget,
+            )
+            .join(SandboxCampaign)
+            .where(SandboxCampaign.account_external_id == account_id)
+            .order_by(SandboxRevision.effective_at, SandboxRevision.id)
         )
-        history: dict[str, list[Revision]] = {}
-        for row in rows:
-            revision = Revision(row.created_at, row.status, row.daily_budget, row.objective or "")
-            history.setdefault(row.name, []).append(revision)
+        history: dict[str, list[tuple[datetime, str, Decimal | None]]] = {}
+        for campaign_id, at, status, budget in rows:
+            history.setdefault(campaign_id, []).append((at, status, budget))
         return history
 
     # --- writes -------------------------------------------------------------------------------
@@ -426,8 +429,7 @@ class SandboxAdapter:
             if changed:
                 now = self._clock()
                 row.updated_at = now
-                profile = await self._profile(session, account_id, campaign_id)
-                self._add_revision(session, row, at=now, profile=profile)
+                self._add_revision(session, row, at=now)
             return MutationResult(
                 external_id=campaign_id,
                 status=row.status,
@@ -452,17 +454,6 @@ class SandboxAdapter:
             row.name = changes.name
             changed = True
         return changed
-
-    @staticmethod
-    async def _profile(session: AsyncSession, account_id: str, campaign_id: str) -> str:
-        profile = await session.scalar(
-            select(SandboxCampaign.objective)
-            .where(SandboxCampaign.account_external_id == account_id + HISTORY)
-            .where(SandboxCampaign.name == campaign_id)
-            .order_by(SandboxCampaign.created_at)
-            .limit(1)
-        )
-        return profile or "steady"
 
     async def pause_campaign(
         self, account_id: str, campaign_id: str, *, access_token: str

@@ -12,7 +12,7 @@ from core.metrics.models import CampaignMetric
 from core.notify.models import Destination, Notification
 from core.orgs.models import Organization, PlanTier
 from core.rules.models import Alert, Rule
-from core.sandbox.models import SandboxAccount, SandboxCampaign
+from core.sandbox.models import SandboxAccount, SandboxCampaign, SandboxRevision
 from core.users.models import ChannelIdentity, LinkCode, Role, User
 
 # Tables that hold one org's data, with the column RLS checks against app.org_id.
@@ -63,6 +63,7 @@ __all__ = [
     "Rule",
     "SandboxAccount",
     "SandboxCampaign",
+    "SandboxRevision",
     "SlackInstallation",
     "User",
 ]

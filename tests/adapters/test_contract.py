@@ -23,7 +23,7 @@ from adapters.tiktok_ads import TikTokAdsAdapter
 from core.config import Settings
 from core.db import Database
 from core.ports import AdPlatform, HourlyMetricsSource, MetricRow, PlatformCampaign
-from core.sandbox.models import SandboxAccount, SandboxCampaign
+from core.sandbox.models import SandboxAccount
 from tests.adapters.fakes import FakeGoogle, FakeMeta, FakeTikTok
 
 
@@ -51,12 +51,7 @@ async def _sandbox(url: str) -> AsyncIterator[Subject]:
         yield Subject(adapter, made.account.external_id, "sandbox-token")
     finally:
         async with database.system() as session:
-            history = made.account.external_id + "@history"
-            await session.execute(
-                delete(SandboxCampaign).where(
-                    SandboxCampaign.account_external_id.in_([made.account.external_id, history])
-                )
-            )
+            # Campaigns and their revisions go with the account (ON DELETE CASCADE).
             await session.execute(
                 delete(SandboxAccount).where(SandboxAccount.external_id == made.account.external_id)
             )
