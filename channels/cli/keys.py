@@ -50,8 +50,9 @@ def rotate_keys(
 
     report = run(body)
     table = Table(title="rotate-keys")
-    for heading in ("column", "scanned", "re-encrypted", "already current", "unreadable"):
-        table.add_column(heading)
+    table.add_column("column", no_wrap=True)
+    for heading in ("seen", "rotated", "current", "unreadable"):
+        table.add_column(heading, justify="right")
     for column in report.columns:
         table.add_row(
             column.label,
