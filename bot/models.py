@@ -13,8 +13,12 @@ from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_ai.settings import ModelSettings
 
 from core.config import Settings
+
+# A chat answer or a set of ad copy; also keeps Anthropic on plain (non-streamed) requests.
+MAX_OUTPUT_TOKENS = 2048
 
 # Tests pass a factory whose client has a mock transport; production uses the default.
 HttpClientFactory = Callable[[Settings], httpx2.AsyncClient]
@@ -44,7 +48,11 @@ def build_model(
             max_retries=sdk_retries,
             http_client=http_client(settings),
         )
-        return OpenAIChatModel(model_name, provider=OpenAIProvider(openai_client=openai_client))
+        return OpenAIChatModel(
+            model_name,
+            provider=OpenAIProvider(openai_client=openai_client),
+            settings=ModelSettings(max_tokens=MAX_OUTPUT_TOKENS),
+        )
     if provider == "anthropic" and model_name:
         key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
         anthropic_client = AsyncAnthropic(
@@ -54,7 +62,9 @@ def build_model(
             http_client=http_client(settings),
         )
         return AnthropicModel(
-            model_name, provider=AnthropicProvider(anthropic_client=anthropic_client)
+            model_name,
+            provider=AnthropicProvider(anthropic_client=anthropic_client),
+            settings=ModelSettings(max_tokens=MAX_OUTPUT_TOKENS),
         )
     return infer_model(name)
 
