@@ -21,12 +21,20 @@ from core.config import Settings
 from core.db import Database
 from core.errors import CoreError
 from core.ports import PlatformRegistry
+from core.users import identity
 
 log = logging.getLogger(__name__)
 
 NO_MODEL_HINT = (
     "I only understand commands right now (no AI model is configured). "
     'Type `help` to see them, e.g. `report 7d` or `pause "Summer Sale"`.'
+)
+
+
+LINK_HELP = (
+    "Hi! This chat is not linked to an AdPilot user yet, so I can't show any data. "
+    "Ask an admin for a one-time link code (web settings page, or `adpilot link-code`), "
+    "then send `link CODE` here."
 )
 
 
@@ -82,6 +90,54 @@ class Bot:
         """A button tap (or `approve CODE`): decided by core, never by the model."""
         deps = self.deps(ctx)
         return await self._guard(dispatch.run(commands.Decide(action_ref, approve), deps))
+
+    async def identify(
+        self, *, channel: str, workspace: str, external_user_id: str, conversation_id: str
+    ) -> TurnContext | None:
+        """The linked speaker of a chat message, or None for a stranger."""
+        async with self.database.system() as session:
+            speaker = await identity.resolve(
+                session=session,
+                channel=channel,
+                workspace=workspace,
+                external_user_id=external_user_id,
+            )
+        if speaker is None:
+            return None
+        return TurnContext(
+            org_id=speaker.org_id,
+            user_id=speaker.user_id,
+            channel=channel,
+            workspace=workspace,
+            conversation_id=conversation_id,
+        )
+
+    async def handle_unlinked(
+        self,
+        *,
+        channel: str,
+        workspace: str,
+        external_user_id: str,
+        text: str,
+        display_name: str | None = None,
+    ) -> Reply:
+        """A stranger gets linking help and no data; `link CODE` links their chat account."""
+        command = commands.parse(text)
+        if not isinstance(command, commands.Link):
+            return Reply(text=LINK_HELP)
+        try:
+            async with self.database.system() as session:
+                await identity.redeem_link_code(
+                    session=session,
+                    code=command.code,
+                    channel=channel,
+                    workspace=workspace,
+                    external_user_id=external_user_id,
+                    display_name=display_name,
+                )
+        except CoreError as exc:
+            return bot_errors.to_reply(exc)
+        return Reply(text="Linked! This chat now acts as your AdPilot user. Type `help` to start.")
 
     async def _agent_turn(self, deps: BotDeps, text: str) -> Reply:
         model = await agent.model_for_org(deps)

@@ -197,7 +197,7 @@ async def _used(database: Database, world: World) -> int:
     async with database.tenant(world.org_id) as session:
         org = await session.get(Organization, world.org_id)
         assert org is not None
-        return org.ai_generations_used
+        return int(org.ai_generations_used)
 
 
 async def test_copy_retries_overshoot_and_counts_once(
