@@ -19,13 +19,12 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from core import schema
 from core.accounts.models import AdAccount
 from core.campaigns.models import Campaign
-from core.metrics.kpis import Totals
 from core.metrics.models import CampaignMetric
 from core.metrics.windows import day_start, today_in
 from core.orgs.models import Organization
@@ -56,25 +55,54 @@ def rule_templates(rng: random.Random) -> list[dict[str, Any]]:
     """A realistic mix: thresholds, metric-vs-metric, groups, guards, blended, every mode."""
     cpa = rng.choice([20, 30, 40, 60])
     return [
-        {"conditions": [f"cpa last_7d > {cpa}"], "guards": {"min_spend": 50},
-         "action": {"type": "pause"}, "mode": "approve"},
+        {
+            "conditions": [f"cpa last_7d > {cpa}"],
+            "guards": {"min_spend": 50},
+            "action": {"type": "pause"},
+            "mode": "approve",
+        },
         {"conditions": ["spend today > 2 x daily_budget"]},
-        {"conditions": [f"roas last_3d > {rng.choice([2, 3])}"], "mode": "auto",
-         "action": {"type": "change_budget", "percent": 20},
-         "limits": {"max_budget_multiple": 2}},
-        {"scope": {"kind": "name_contains", "contains": "Summer"},
-         "conditions": ["ctr last_14d < 1.5"]},
-        {"scope": {"kind": "name_contains", "contains": "Summer", "platforms": list(PLATFORMS),
-                   "blended": True}, "conditions": [f"cpa last_7d > {cpa}"]},
-        {"conditions": {"any": [f"cpa yesterday > {cpa * 2}",
-                                {"all": ["conversions last_3d == 0", "spend last_3d > 100"]}]},
-         "action": {"type": "pause"}, "mode": "approve"},
+        {
+            "conditions": [f"roas last_3d > {rng.choice([2, 3])}"],
+            "mode": "auto",
+            "action": {"type": "change_budget", "percent": 20},
+            "limits": {"max_budget_multiple": 2},
+        },
+        {
+            "scope": {"kind": "name_contains", "contains": "Summer"},
+            "conditions": ["ctr last_14d < 1.5"],
+        },
+        {
+            "scope": {
+                "kind": "name_contains",
+                "contains": "Summer",
+                "platforms": list(PLATFORMS),
+                "blended": True,
+            },
+            "conditions": [f"cpa last_7d > {cpa}"],
+        },
+        {
+            "conditions": {
+                "any": [
+                    f"cpa yesterday > {cpa * 2}",
+                    {"all": ["conversions last_3d == 0", "spend last_3d > 100"]},
+                ]
+            },
+            "action": {"type": "pause"},
+            "mode": "approve",
+        },
         {"conditions": ["roas last_7d > 4"], "action": {"type": "resume"}, "mode": "approve"},
-        {"scope": {"kind": "platform", "platforms": [rng.choice(PLATFORMS)]},
-         "conditions": ["cpm last_30d > 25"]},
+        {
+            "scope": {"kind": "platform", "platforms": [rng.choice(PLATFORMS)]},
+            "conditions": ["cpm last_30d > 25"],
+        },
         {"conditions": [f"cpa last_7d > {cpa}"], "guards": {"exclude_today": True}},
-        {"conditions": ["spend last_3d > 150"], "guards": {"lag_hours": 6},
-         "action": {"type": "change_budget", "percent": -15, "floor": 10}, "mode": "auto"},
+        {
+            "conditions": ["spend last_3d > 150"],
+            "guards": {"lag_hours": 6},
+            "action": {"type": "change_budget", "percent": -15, "floor": 10},
+            "mode": "auto",
+        },
     ]
 
 
@@ -96,35 +124,66 @@ async def drop_database() -> None:
 
 
 def build_rows(orgs: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
-    rows: dict[str, list[dict[str, Any]]] = {"orgs": [], "accounts": [], "campaigns": [],
-                                              "rules": []}
+    rows: dict[str, list[dict[str, Any]]] = {
+        "orgs": [],
+        "accounts": [],
+        "campaigns": [],
+        "rules": [],
+    }
     for o in range(orgs):
         org_id = uuid.uuid4()
-        rows["orgs"].append({"id": org_id, "name": f"Org {o}", "slug": f"org-{o}",
-                             "timezone": "UTC", "currency": "USD", "settings": {}})
+        rows["orgs"].append(
+            {
+                "id": org_id,
+                "name": f"Org {o}",
+                "slug": f"org-{o}",
+                "timezone": "UTC",
+                "currency": "USD",
+                "settings": {},
+            }
+        )
         accounts = []
         for platform in PLATFORMS:
-            account = {"id": uuid.uuid4(), "org_id": org_id, "platform": platform,
-                       "external_id": f"{o}-{platform}", "name": platform,
-                       "timezone": rng.choice(TIMEZONES)}
+            account = {
+                "id": uuid.uuid4(),
+                "org_id": org_id,
+                "platform": platform,
+                "external_id": f"{o}-{platform}",
+                "name": platform,
+                "timezone": rng.choice(TIMEZONES),
+            }
             accounts.append(account)
             rows["accounts"].append(account)
         for c in range(CAMPAIGNS_PER_ORG):
             account = accounts[c % len(accounts)]
             budget = Decimal(rng.choice([20, 50, 100, 200]))
-            rows["campaigns"].append({
-                "id": uuid.uuid4(), "org_id": org_id, "ad_account_id": account["id"],
-                "platform": account["platform"], "external_id": f"{o}-{c}",
-                "name": f"{'Summer' if c % 4 == 0 else 'Evergreen'} {c} {account['platform']}",
-                "status": "paused" if c % 10 == 0 else "active",
-                "daily_budget": budget, "baseline_daily_budget": budget, "extra": {},
-                "_tz": account["timezone"],
-            })
+            rows["campaigns"].append(
+                {
+                    "id": uuid.uuid4(),
+                    "org_id": org_id,
+                    "ad_account_id": account["id"],
+                    "platform": account["platform"],
+                    "external_id": f"{o}-{c}",
+                    "name": f"{'Summer' if c % 4 == 0 else 'Evergreen'} {c} {account['platform']}",
+                    "status": "paused" if c % 10 == 0 else "active",
+                    "daily_budget": budget,
+                    "baseline_daily_budget": budget,
+                    "extra": {},
+                    "_tz": account["timezone"],
+                }
+            )
         for r, template in enumerate(rule_templates(rng)[:RULES_PER_ORG]):
             parsed = parse_rule({"name": f"rule {r}", **template})
-            rows["rules"].append({"id": uuid.uuid4(), "org_id": org_id, "name": parsed.name,
-                                  "spec": stored_spec(parsed.spec), "mode": parsed.mode,
-                                  "enabled": True})
+            rows["rules"].append(
+                {
+                    "id": uuid.uuid4(),
+                    "org_id": org_id,
+                    "name": parsed.name,
+                    "spec": stored_spec(parsed.spec),
+                    "mode": parsed.mode,
+                    "enabled": True,
+                }
+            )
     return rows
 
 
@@ -140,9 +199,19 @@ def metric_records(campaigns: list[dict[str, Any]], rng: random.Random) -> list[
             spend = rng.randint(5_000_000, 150_000_000)
             conversions = int(clicks * rng.uniform(0, 0.08) * quality) * 1_000_000
             value = conversions * rng.randint(20, 120)
-            records.append((campaign["id"], campaign["platform"],
-                            day_start(today - timedelta(days=offset), tz), campaign["org_id"],
-                            impressions, clicks, spend, conversions, value))
+            records.append(
+                (
+                    campaign["id"],
+                    campaign["platform"],
+                    day_start(today - timedelta(days=offset), tz),
+                    campaign["org_id"],
+                    impressions,
+                    clicks,
+                    spend,
+                    conversions,
+                    value,
+                )
+            )
     return records
 
 
@@ -168,9 +237,19 @@ async def load(orgs: int) -> tuple[int, int]:
     conn = await asyncpg.connect(DSN)
     try:
         await conn.copy_records_to_table(
-            "campaign_metrics", records=records,
-            columns=["campaign_id", "platform", "recorded_at", "org_id", "impressions", "clicks",
-                     "spend_micros", "conversions_micros", "conversion_value_micros"],
+            "campaign_metrics",
+            records=records,
+            columns=[
+                "campaign_id",
+                "platform",
+                "recorded_at",
+                "org_id",
+                "impressions",
+                "clicks",
+                "spend_micros",
+                "conversions_micros",
+                "conversion_value_micros",
+            ],
         )
         await conn.execute("ANALYZE")
     finally:
@@ -185,26 +264,45 @@ async def naive(session: AsyncSession, org_ids: list[uuid.UUID]) -> tuple[float,
     firings = queries = 0
     for org_id in org_ids:
         for rule in await load_rules(session, org_id=org_id):
-            campaigns = (await session.scalars(select(Campaign).where(
-                Campaign.org_id == org_id))).all()
+            campaigns = (
+                await session.scalars(select(Campaign).where(Campaign.org_id == org_id))
+            ).all()
             queries += 1
             facts_list = []
             for campaign in campaigns:
                 account = await session.get(AdAccount, campaign.ad_account_id)
                 tz = account.timezone if account else "UTC"
-                facts = CampaignFacts(campaign.id, org_id, campaign.name, campaign.platform,
-                                      str(campaign.status.value), tz, campaign.daily_budget,
-                                      campaign.baseline_daily_budget)
+                facts = CampaignFacts(
+                    campaign.id,
+                    org_id,
+                    campaign.name,
+                    campaign.platform,
+                    str(campaign.status.value),
+                    tz,
+                    campaign.daily_budget,
+                    campaign.baseline_daily_budget,
+                )
                 for key in rule.windows:
                     window = resolve(key, tz=tz, now=NOW)
-                    metrics = (await session.scalars(select(CampaignMetric).where(
-                        CampaignMetric.campaign_id == campaign.id,
-                        CampaignMetric.recorded_at >= window.start,
-                        CampaignMetric.recorded_at < window.end))).all()
+                    metrics = (
+                        await session.scalars(
+                            select(CampaignMetric).where(
+                                CampaignMetric.campaign_id == campaign.id,
+                                CampaignMetric.recorded_at >= window.start,
+                                CampaignMetric.recorded_at < window.end,
+                            )
+                        )
+                    ).all()
                     queries += 1
-                    facts.totals[key] = sum((Totals(m.impressions, m.clicks, m.spend,
-                                                    m.conversions, m.conversion_value)
-                                             for m in metrics), Totals())
+                    facts.totals[key] = sum(
+                        (
+                            Totals(
+                                m.impressions, m.clicks, m.spend, m.conversions, m.conversion_value
+                            )
+                            for m in metrics
+                        ),
+                        Totals(),
+                    )
                 facts_list.append(facts)
             firings += len(judge(rule, facts_list, now=NOW, last_fired={}))
     return time.perf_counter() - started, firings, queries
@@ -219,51 +317,64 @@ async def measure(runs: int) -> None:
             result = await evaluate(session=session, now=NOW)
             elapsed = time.perf_counter() - started
             timings.append(elapsed)
-            log(f"cycle {run + 1}: {elapsed:.2f} s, {result.rules:,} rules, "
+            log(
+                f"cycle {run + 1}: {elapsed:.2f} s, {result.rules:,} rules, "
                 f"{result.campaigns:,} campaigns, {result.windows} windows, "
-                f"{result.statements} statements, {len(result.firings):,} firings")
+                f"{result.statements} statements, {len(result.firings):,} firings"
+            )
             await session.rollback()
         fast = statistics.median(timings)
         org_ids = sorted({f.org_id for f in result.firings})
-        slice_orgs = list((await session.scalars(select(Organization.id).order_by(
-            Organization.slug))).all())
+        slice_orgs = list(
+            (await session.scalars(select(Organization.id).order_by(Organization.slug))).all()
+        )
         slice_orgs = slice_orgs[: max(1, len(slice_orgs) // 100)]
         slice_fast = [f for f in result.firings if f.org_id in set(slice_orgs)]
         log(f"naive ORM loop over a 1/100 slice ({len(slice_orgs)} orgs) ...")
         naive_s, naive_firings, queries = await naive(session, slice_orgs)
         await session.rollback()
         extrapolated = naive_s * 100
-        log(f"naive slice: {naive_s:.2f} s, {queries:,} queries, {naive_firings} firings "
-            f"(set-based found {len(slice_fast)} in the same orgs)")
-        log(f"naive extrapolated to full size: {extrapolated:.0f} s; "
-            f"ratio vs set-based cycle: {extrapolated / fast:.0f}x")
+        log(
+            f"naive slice: {naive_s:.2f} s, {queries:,} queries, {naive_firings} firings "
+            f"(set-based found {len(slice_fast)} in the same orgs)"
+        )
+        log(
+            f"naive extrapolated to full size: {extrapolated:.0f} s; "
+            f"ratio vs set-based cycle: {extrapolated / fast:.0f}x"
+        )
         started = time.perf_counter()
         applied = 0
         for org_id in org_ids[:100]:
             async with session.begin():
                 alerts = await apply_firings(
-                    session=session, org_id=org_id,
-                    firings=[f for f in result.firings if f.org_id == org_id])
+                    session=session,
+                    org_id=org_id,
+                    firings=[f for f in result.firings if f.org_id == org_id],
+                )
                 applied += len(alerts)
         apply_s = time.perf_counter() - started
-        log(f"apply: {applied} alerts for 100 orgs in {apply_s:.2f} s "
-            f"({applied / apply_s:.0f} alerts/s, one transaction per org)")
-        print(f"\nRESULT cycle median {fast:.2f} s (best {min(timings):.2f} s); naive slice "
-              f"{naive_s:.2f} s -> x100 {extrapolated:.0f} s; ratio {extrapolated / fast:.0f}x; "
-              f"apply {applied / apply_s:.0f} alerts/s")
+        log(
+            f"apply: {applied} alerts for 100 orgs in {apply_s:.2f} s "
+            f"({applied / apply_s:.0f} alerts/s, one transaction per org)"
+        )
+        print(
+            f"\nRESULT cycle median {fast:.2f} s (best {min(timings):.2f} s); naive slice "
+            f"{naive_s:.2f} s -> x100 {extrapolated:.0f} s; ratio {extrapolated / fast:.0f}x; "
+            f"apply {applied / apply_s:.0f} alerts/s"
+        )
     await engine.dispose()
 
 
-async def main_async(scale: float, keep: bool) -> None:
+async def main_async(scale: float, keep: bool, reuse: bool, load_only: bool) -> None:
     orgs = max(2, int(1000 * scale))
-    log(f"creating database {DB_NAME}")
-    await reset_database()
     try:
-        await asyncio.to_thread(schema.upgrade, URL)
-        async with create_async_engine(URL).connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        await load(orgs)
-        await measure(runs=3)
+        if not reuse:
+            log(f"creating database {DB_NAME}")
+            await reset_database()
+            await asyncio.to_thread(schema.upgrade, URL)
+            await load(orgs)
+        if not load_only:
+            await measure(runs=3)
     finally:
         if not keep:
             await drop_database()
@@ -274,8 +385,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000 orgs / 10k rules")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="measure a kept database again")
+    parser.add_argument("--load-only", action="store_true", help="load, do not measure")
     args = parser.parse_args()
-    asyncio.run(main_async(args.scale, args.keep))
+    asyncio.run(main_async(args.scale, args.keep, args.reuse, args.load_only))
 
 
 if __name__ == "__main__":

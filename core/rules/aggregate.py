@@ -1,8 +1,9 @@
-"""Set-based figures for rule evaluation: one GROUP BY campaign query per distinct window.
+"""Set-based figures for rule evaluation: one GROUP BY campaign scan for all windows.
 
-Every ad account's timezone gets its own bounds, chosen inside the query with a CASE on
-`ad_accounts.timezone`, so the number of statements depends on the windows only, never on
-the number of rules, campaigns, orgs or timezones.
+Every distinct window becomes five FILTERed sums in the same statement; each ad account's
+timezone gets its own bounds through a small derived table joined on `ad_accounts.timezone`.
+The statement count is therefore constant, whatever the number of rules, campaigns, orgs,
+timezones or windows.
 """
 
 from __future__ import annotations
@@ -13,13 +14,24 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts.models import AdAccount
 from core.base import UTCDateTime
 from core.campaigns.models import Campaign
-from core.metrics.kpis import Totals
 from core.metrics.models import CampaignMetric
 from core.metrics.windows import Window, resolve_window
 from core.rules.engine import CampaignFacts
@@ -58,9 +70,10 @@ async def load_campaigns(
             Campaign.org_id,
             Campaign.name,
             Campaign.platform,
-            Campaign.status,
-            Campaign.daily_budget,
-            Campaign.baseline_daily_budget,
+            type_coerce(Campaign.status, String),
+            # Raw micros: 50,000 Decimal conversions per cycle are measurable.
+            type_coerce(Campaign.daily_budget, BigInteger),
+            type_coerce(Campaign.baseline_daily_budget, BigInteger),
             AdAccount.timezone,
         )
         .join(AdAccount, AdAccount.id == Campaign.ad_account_id)
@@ -76,60 +89,79 @@ async def load_campaigns(
             org_id=row[1],
             name=row[2],
             platform=row[3],
-            status=str(row[4].value if hasattr(row[4], "value") else row[4]),
+            status=str(row[4]),
             timezone=row[7] or "UTC",
-            daily_budget=row[5],
-            baseline_daily_budget=row[6],
+            daily_budget=None if row[5] is None else Decimal(row[5]).scaleb(-6),
+            baseline_daily_budget=None if row[6] is None else Decimal(row[6]).scaleb(-6),
         )
         for row in rows
     }
 
 
-def _bound(bounds: dict[str, datetime]) -> ColumnElement[Any]:
-    whens = {tz: literal(value, UTCDateTime()) for tz, value in bounds.items()}
-    return case(whens, value=AdAccount.timezone)
+_SUMMED = ("impressions", "clicks", "spend_micros", "conversions_micros", "conversion_value_micros")
 
 
-def window_query(
-    key: WindowKey, *, timezones: Iterable[str], now: datetime, org_filter: OrgFilter
+def _bounds_table(
+    keys: list[WindowKey], timezones: Iterable[str], now: datetime
+) -> tuple[Any, datetime, datetime]:
+    """A small derived table: one row per timezone with [start, end) of every window."""
+    selects = []
+    lowest: datetime | None = None
+    highest: datetime | None = None
+    for tz in timezones:
+        columns: list[Any] = [literal(tz).label("tz")]
+        for index, key in enumerate(keys):
+            window = resolve(key, tz=tz, now=now)
+            columns.append(literal(window.start, UTCDateTime()).label(f"s{index}"))
+            columns.append(literal(window.end, UTCDateTime()).label(f"e{index}"))
+            lowest = window.start if lowest is None else min(lowest, window.start)
+            highest = window.end if highest is None else max(highest, window.end)
+        selects.append(select(*columns))
+    assert lowest is not None
+    assert highest is not None
+    table = (selects[0] if len(selects) == 1 else union_all(*selects)).subquery("bounds")
+    return table, lowest, highest
+
+
+def windows_query(
+    keys: list[WindowKey], *, timezones: Iterable[str], now: datetime, org_filter: OrgFilter
 ) -> Select[Any]:
-    """Sums per campaign over `key`, each row bounded in its own account's timezone."""
-    windows = {tz: resolve(key, tz=tz, now=now) for tz in timezones}
-    starts = {tz: w.start for tz, w in windows.items()}
-    ends = {tz: w.end for tz, w in windows.items()}
-    query = (
-        select(
-            _M.campaign_id,
-            cast(func.sum(_M.impressions), BigInteger),
-            cast(func.sum(_M.clicks), BigInteger),
-            cast(func.sum(_M.spend_micros), BigInteger),
-            cast(func.sum(_M.conversions_micros), BigInteger),
-            cast(func.sum(_M.conversion_value_micros), BigInteger),
+    """Sums per campaign for every window in one scan; each row bounded in its account's tz.
+
+    Column 1 + 5 * i .. 5 + 5 * i hold window i's impressions, clicks, spend, conversions
+    and conversion value (integer micros for money).
+    """
+    bounds, lowest, highest = _bounds_table(keys, timezones, now)
+    aggregates = []
+    for index in range(len(keys)):
+        inside = and_(
+            _M.recorded_at >= bounds.c[f"s{index}"], _M.recorded_at < bounds.c[f"e{index}"]
         )
+        for column in _SUMMED:
+            raw = type_coerce(_M[column], BigInteger)
+            aggregates.append(cast(func.sum(raw).filter(inside), BigInteger))
+    query = (
+        select(_M.campaign_id, *aggregates)
         .select_from(CampaignMetric.__table__)
         .join(Campaign, Campaign.id == _M.campaign_id)
         .join(AdAccount, AdAccount.id == Campaign.ad_account_id)
-        # The outer bounds let an index on recorded_at narrow the scan before the CASE.
-        .where(_M.recorded_at >= literal(min(starts.values()), UTCDateTime()))
-        .where(_M.recorded_at < literal(max(ends.values()), UTCDateTime()))
-        .where(_M.recorded_at >= _bound(starts), _M.recorded_at < _bound(ends))
+        .join(bounds, bounds.c.tz == AdAccount.timezone)
+        # The outer bounds let an index on recorded_at narrow the scan.
+        .where(_M.recorded_at >= literal(lowest, UTCDateTime()))
+        .where(_M.recorded_at < literal(highest, UTCDateTime()))
         .group_by(_M.campaign_id)
     )
     clause = _org_clause(org_filter)
     return query.where(clause) if clause is not None else query
 
 
-def micros(value: int | Decimal | None) -> Decimal:
-    return Decimal(int(value or 0)).scaleb(-6)
-
-
-def totals_from(row: Any) -> Totals:
-    return Totals(
-        impressions=int(row[1] or 0),
-        clicks=int(row[2] or 0),
-        spend=micros(row[3]),
-        conversions=micros(row[4]),
-        conversion_value=micros(row[5]),
+def raw_from(row: Any, offset: int) -> tuple[int, int, int, int, int]:
+    return (
+        int(row[offset] or 0),
+        int(row[offset + 1] or 0),
+        int(row[offset + 2] or 0),
+        int(row[offset + 3] or 0),
+        int(row[offset + 4] or 0),
     )
 
 
@@ -141,20 +173,20 @@ async def fill_totals(
     now: datetime,
     org_filter: OrgFilter,
 ) -> int:
-    """Attach window sums to `campaigns`; returns the number of statements issued."""
+    """Attach window sums to `campaigns`; returns the number of statements issued (0 or 1)."""
     timezones = sorted({c.timezone for c in campaigns.values()})
-    if not timezones:
+    keys = sorted(windows, key=lambda k: (k.name, k.exclude_today, k.lag_hours))
+    if not timezones or not keys:
         return 0
-    issued = 0
-    for key in sorted(windows, key=lambda k: (k.name, k.exclude_today, k.lag_hours)):
-        query = window_query(key, timezones=timezones, now=now, org_filter=org_filter)
-        result = await session.execute(query)
-        issued += 1
-        for row in result:
-            facts = campaigns.get(row[0])
-            if facts is not None:
-                facts.totals[key] = totals_from(row)
-    return issued
+    query = windows_query(keys, timezones=timezones, now=now, org_filter=org_filter)
+    result = await session.execute(query)
+    for row in result:
+        facts = campaigns.get(row[0])
+        if facts is None:
+            continue
+        for index, key in enumerate(keys):
+            facts.raw[key] = raw_from(row, 1 + 5 * index)
+    return 1
 
 
 async def last_firings(

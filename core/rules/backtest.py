@@ -18,13 +18,12 @@ from sqlalchemy import BigInteger, cast, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.base import utcnow
-from core.metrics.kpis import Totals
 from core.metrics.models import CampaignMetric
 from core.metrics.windows import day_start, today_in
 from core.orgs.models import Organization
 from core.rules import service
-from core.rules.aggregate import load_campaigns, micros, resolve
-from core.rules.engine import CampaignFacts, Firing, judge
+from core.rules.aggregate import load_campaigns, resolve
+from core.rules.engine import CampaignFacts, Firing, Raw, judge
 from core.rules.flows import compile_rule
 from core.rules.schemas import WindowKey
 
@@ -67,16 +66,16 @@ class _Series:
         self.times.append(moment)
         self.sums.append(tuple(a + b for a, b in zip(last, values, strict=True)))  # type: ignore[arg-type]
 
-    def totals(self, start: datetime, end: datetime) -> Totals:
+    def raw(self, start: datetime, end: datetime) -> Raw:
         low = bisect.bisect_left(self.times, start)
         high = bisect.bisect_left(self.times, end)
-        diff = [b - a for a, b in zip(self.sums[low], self.sums[high], strict=True)]
-        return Totals(
-            impressions=diff[0],
-            clicks=diff[1],
-            spend=micros(diff[2]),
-            conversions=micros(diff[3]),
-            conversion_value=micros(diff[4]),
+        first, last = self.sums[low], self.sums[high]
+        return (
+            last[0] - first[0],
+            last[1] - first[1],
+            last[2] - first[2],
+            last[3] - first[3],
+            last[4] - first[4],
         )
 
 
@@ -177,7 +176,7 @@ def _fill_day(
         moment = day_start(day + timedelta(days=1), campaign.timezone) - _TICK
         for key in keys:
             window = resolve(key, tz=campaign.timezone, now=moment)
-            campaign.totals[key] = rows.totals(window.start, window.end)
+            campaign.raw[key] = rows.raw(window.start, window.end)
 
 
 def _hit(day: date, firing: Firing, campaigns: dict[uuid.UUID, CampaignFacts]) -> BacktestHit:

@@ -8,9 +8,8 @@ compact text form that a person or the LLM can read back: "cpa last_7d > 50",
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -362,9 +361,11 @@ def depth(node: Group | Condition) -> int:
     return 1 + max(depth(child) for child in node.children)
 
 
-@dataclass(frozen=True)
-class WindowKey:
-    """A window as a rule needs it: the name plus the rule's maturity settings."""
+class WindowKey(NamedTuple):
+    """A window as a rule needs it: the name plus the rule's maturity settings.
+
+    A NamedTuple, not a dataclass: it is a dict key hashed hundreds of thousands of times.
+    """
 
     name: str
     exclude_today: bool = False
