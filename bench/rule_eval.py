@@ -18,12 +18,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from core import schema
 from core.accounts.models import AdAccount
+from core.base import to_micros
 from core.campaigns.models import Campaign
 from core.metrics.models import CampaignMetric
 from core.metrics.windows import day_start, today_in
@@ -45,6 +46,10 @@ CAMPAIGNS_PER_ORG = 50
 RULES_PER_ORG = 10
 DAYS = 30
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _table(model: Any) -> Any:
+    return model.__table__
 
 
 def log(message: str) -> None:
@@ -187,7 +192,7 @@ def build_rows(orgs: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]
     return rows
 
 
-def metric_records(campaigns: list[dict[str, Any]], rng: random.Random) -> list[tuple]:
+def metric_records(campaigns: list[dict[str, Any]], rng: random.Random) -> list[tuple[Any, ...]]:
     records = []
     for campaign in campaigns:
         tz = campaign["_tz"]
@@ -221,14 +226,14 @@ async def load(orgs: int) -> tuple[int, int]:
     rows = build_rows(orgs, rng)
     engine = create_async_engine(URL)
     async with engine.begin() as conn:
-        await conn.execute(insert(Organization.__table__), rows["orgs"])
-        await conn.execute(insert(AdAccount.__table__), rows["accounts"])
+        await conn.execute(insert(_table(Organization)), rows["orgs"])
+        await conn.execute(insert(_table(AdAccount)), rows["accounts"])
         campaigns = [{k: v for k, v in c.items() if k != "_tz"} for c in rows["campaigns"]]
         for c in campaigns:
             c["daily_budget_micros"] = int(c.pop("daily_budget") * 1_000_000)
             c["baseline_daily_budget_micros"] = int(c.pop("baseline_daily_budget") * 1_000_000)
-        await conn.execute(insert(Campaign.__table__), campaigns)
-        await conn.execute(insert(Rule.__table__), rows["rules"])
+        await conn.execute(insert(_table(Campaign)), campaigns)
+        await conn.execute(insert(_table(Rule)), rows["rules"])
     await engine.dispose()
     log(f"inserted {len(rows['campaigns'])} campaigns and {len(rows['rules'])} rules")
     records = metric_records(rows["campaigns"], rng)
@@ -294,14 +299,12 @@ async def naive(session: AsyncSession, org_ids: list[uuid.UUID]) -> tuple[float,
                         )
                     ).all()
                     queries += 1
-                    facts.totals[key] = sum(
-                        (
-                            Totals(
-                                m.impressions, m.clicks, m.spend, m.conversions, m.conversion_value
-                            )
-                            for m in metrics
-                        ),
-                        Totals(),
+                    facts.raw[key] = (
+                        sum(m.impressions for m in metrics),
+                        sum(m.clicks for m in metrics),
+                        sum(to_micros(m.spend) for m in metrics),
+                        sum(to_micros(m.conversions) for m in metrics),
+                        sum(to_micros(m.conversion_value) for m in metrics),
                     )
                 facts_list.append(facts)
             firings += len(judge(rule, facts_list, now=NOW, last_fired={}))
