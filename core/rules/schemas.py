@@ -137,7 +137,7 @@ class Condition(_Strict):
 
 
 _CONDITION_RE = re.compile(
-    r"^\s*(?P<metric>[a-z_]+)\s+(?:(?P<window>[a-z0-9_]+)\s+)?(?P<op>>=|<=|==|!=|<>|=|>|<)\s*"
+    r"^\s*(?P<metric>[a-z_]+)\s+(?:(?P<window>[a-z0-9_]+)\s+)?(?P<op>>=|<=|==|!=|<>|=|>|<|\b(?:gte|gt|lte|lt|ge|le|eq|ne)\b)\s*"
     r"(?:(?P<factor>[-+]?\d+(?:\.\d+)?)\s*[x*]\s*(?P<ref>[a-z_]+)(?:\s+(?P<refwin>[a-z0-9_]+))?"
     r"|(?P<threshold>\S+))\s*$",
     re.IGNORECASE,
