@@ -14,7 +14,7 @@ setup: bootstrap
 
 ## Run AdPilot on the embedded default (SQLite, sandbox ad platform, no services, no API key).
 demo: setup
-	@.venv/bin/adpilot migrate && .venv/bin/adpilot doctor
+	@.venv/bin/adpilot demo
 
 ## Lint, type-check and run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1).
 test: setup lint typecheck

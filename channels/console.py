@@ -95,9 +95,14 @@ def card_panel(card: ApprovalCard) -> Panel:
         lines.append(Text.from_markup(to_markup(decide)))
     else:
         lines.append(Text(card.status_line or card.status.capitalize(), style="bold"))
+    title = (
+        f"Approval needed · {card.short_code}"
+        if card.status == "pending"
+        else f"Action {card.short_code} · {card.status}"
+    )
     return Panel(
         Group(*lines),
-        title=f"Approval needed · {card.short_code}",
+        title=title,
         title_align="left",
         border_style=_CARD_STYLE.get(card.status, "white"),
         expand=False,

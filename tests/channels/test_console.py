@@ -119,6 +119,7 @@ def test_decided_card_shows_its_status_line_instead_of_commands(tmp_path: Path) 
     card = make_card(status="executed", status_line="Paused by demo-admin at 14:02")
     out = capture(Reply(text="Done.", card=card), tmp_path)
     assert "Paused by demo-admin at 14:02" in out
+    assert "Action 4F2K · executed" in out
     assert "approve 4F2K" not in out
 
 
