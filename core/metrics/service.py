@@ -59,12 +59,16 @@ def window_condition(windows: dict[str, Window]) -> ColumnElement[bool]:
     """Rows inside the window of their own account's timezone (needs AdAccount joined)."""
     if not windows:
         return false()
-    return or_(
+    per_zone = or_(
         *(
             and_(AdAccount.timezone == tz, M.recorded_at >= w.start, M.recorded_at < w.end)
             for tz, w in windows.items()
         )
     )
+    # The envelope of all zones lets the (org_id, recorded_at) index bound the scan.
+    earliest = min(w.start for w in windows.values())
+    latest = max(w.end for w in windows.values())
+    return and_(M.recorded_at >= earliest, M.recorded_at < latest, per_zone)
 
 
 def _group_columns(group_by: GroupBy) -> tuple[ColumnElement[Any], ColumnElement[Any]]:

@@ -151,9 +151,13 @@ def prepare(
 
 
 async def _check_owners(
-    connection: AsyncConnection, claimed: set[tuple[uuid.UUID, uuid.UUID, str]]
+    connection: AsyncConnection,
+    claimed: set[tuple[uuid.UUID, uuid.UUID, str]],
+    scope: uuid.UUID | None,
 ) -> None:
     """Every row's campaign exists, belongs to the row's org and runs on the row's platform."""
+    if scope is not None and any(org_id != scope for _, org_id, _ in claimed):
+        raise ValidationFailed("Metric rows of another organization.", field="org_id")
     ids = list({claim[0] for claim in claimed})
     known: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
     for start in range(0, len(ids), _ID_CHUNK):
@@ -173,23 +177,27 @@ async def _check_owners(
             )
 
 
-async def upsert(*, session: AsyncSession, rows: Iterable[MetricIn]) -> UpsertResult:
+async def upsert(
+    *, session: AsyncSession, rows: Iterable[MetricIn], org_id: uuid.UUID | None = None
+) -> UpsertResult:
     """Insert or update metric rows on their natural key; safe to repeat with the same rows.
 
-    Runs in a SAVEPOINT: invalid input raises ValidationFailed and leaves the caller's
-    transaction as it was.
+    Every row must belong to `org_id`, or to the session's tenant (`set_tenant`); with
+    neither (a cross-org worker session) rows may span orgs. Runs in a SAVEPOINT: invalid
+    input raises ValidationFailed and leaves the caller's transaction as it was.
     """
     received = rows if isinstance(rows, Sequence) else list(rows)
     if not received:
         return UpsertResult(received=0, distinct=0, written=0)
+    scope: uuid.UUID | None = org_id or session.info.get("org_id")
     claimed: set[tuple[uuid.UUID, uuid.UUID, str]] = set()
     async with session.begin_nested():
         connection = await session.connection()
         if connection.dialect.name == "postgresql":
-            distinct, written = await _upsert_postgres(connection, received, claimed)
+            distinct, written = await _upsert_postgres(connection, received, claimed, scope)
         else:
             records = prepare(received, claimed)
-            await _check_owners(connection, claimed)
+            await _check_owners(connection, claimed, scope)
             distinct, written = len(records), await _upsert_generic(connection, records)
     return UpsertResult(received=len(received), distinct=distinct, written=written)
 
@@ -232,6 +240,7 @@ async def _upsert_postgres(
     connection: AsyncConnection,
     rows: Sequence[MetricIn],
     claimed: set[tuple[uuid.UUID, uuid.UUID, str]],
+    scope: uuid.UUID | None,
 ) -> tuple[int, int]:
     stage = f"metrics_stage_{uuid.uuid4().hex[:12]}"
     # Executing through SQLAlchemy first also opens the transaction COPY then joins.
@@ -239,7 +248,7 @@ async def _upsert_postgres(
     driver = await driver_connection(connection)
     # A lazy iterator: the server ingests one buffer while Python validates the next.
     await driver.copy_records_to_table(stage, records=iter_records(rows, claimed), columns=COLUMNS)
-    await _check_owners(connection, claimed)
+    await _check_owners(connection, claimed, scope)
     distinct = len(rows)
     try:
         # Optimistic: input rarely repeats a key, and checking first would cost a sort.

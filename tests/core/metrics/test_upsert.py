@@ -179,3 +179,12 @@ async def test_failed_upsert_keeps_earlier_work_in_the_transaction(session: Asyn
         await upsert(session=session, rows=[*_rows(campaign, 3, scale=9)[:2], bad])
     stored = await _stored(session, campaign)
     assert [row.clicks for row in stored] == [10, 10]
+
+
+async def test_org_scope_refuses_rows_of_another_org(session: AsyncSession) -> None:
+    campaign = await _campaign(session)
+    other = await _campaign(session)
+    with pytest.raises(ValidationFailed):
+        await upsert(session=session, rows=_rows(other, 1), org_id=campaign.org_id)
+    result = await upsert(session=session, rows=_rows(campaign, 1), org_id=campaign.org_id)
+    assert result.written == 1
