@@ -99,7 +99,7 @@ def iter_records(
     operations and leaves the precise error message to `diagnose`.
     """
     micros = MICROS
-    last: uuid.UUID | None = None
+    last: tuple[object, object, object] = (None, None, None)
     index = -1
     try:
         for index, row in enumerate(rows):
@@ -120,16 +120,17 @@ def iter_records(
                 or type(clicks) is not int
             ):
                 raise diagnose(row, index)
-            campaign_id = row.campaign_id
-            # Rows arrive campaign by campaign: hash each campaign once per run, not per row.
-            if campaign_id is not last:
-                last = campaign_id
-                claimed.add((campaign_id, row.org_id, row.platform))
+            campaign_id, org_id, platform = row.campaign_id, row.org_id, row.platform
+            # Rows arrive campaign by campaign: hash a claim once per run of the very same
+            # objects, not per row (equal but distinct objects are simply added again).
+            if campaign_id is not last[0] or org_id is not last[1] or platform is not last[2]:
+                last = (campaign_id, org_id, platform)
+                claimed.add((campaign_id, org_id, platform))
             yield (
                 campaign_id,
-                row.platform,
+                platform,
                 at,
-                row.org_id,
+                org_id,
                 impressions,
                 clicks,
                 spend_i,

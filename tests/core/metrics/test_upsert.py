@@ -188,3 +188,15 @@ async def test_org_scope_refuses_rows_of_another_org(session: AsyncSession) -> N
         await upsert(session=session, rows=_rows(other, 1), org_id=campaign.org_id)
     result = await upsert(session=session, rows=_rows(campaign, 1), org_id=campaign.org_id)
     assert result.written == 1
+
+
+async def test_one_wrong_org_among_rows_of_the_same_campaign_is_caught(
+    session: AsyncSession,
+) -> None:
+    campaign = await _campaign(session)
+    other = await _campaign(session)
+    rows = _rows(campaign, 5)
+    # Same campaign_id object in every row; only the middle row claims another org.
+    rows[2] = _replace(rows[2], {"org_id": other.org_id})
+    with pytest.raises(ValidationFailed):
+        await upsert(session=session, rows=rows)
