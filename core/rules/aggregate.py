@@ -9,7 +9,7 @@ timezones or windows.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -123,23 +123,33 @@ def _bounds_table(
     return table, lowest, highest
 
 
+Needs = Mapping[WindowKey, Collection[int]]
+
+
 def windows_query(
-    keys: list[WindowKey], *, timezones: Iterable[str], now: datetime, org_filter: OrgFilter
-) -> Select[Any]:
+    keys: list[WindowKey],
+    *,
+    timezones: Iterable[str],
+    now: datetime,
+    org_filter: OrgFilter,
+    needs: Needs | None = None,
+) -> tuple[Select[Any], list[tuple[int, int]]]:
     """Sums per campaign for every window in one scan; each row bounded in its account's tz.
 
-    Column 1 + 5 * i .. 5 + 5 * i hold window i's impressions, clicks, spend, conversions
-    and conversion value (integer micros for money).
+    Only the (window, figure) pairs some rule reads are summed (`needs`, default all five).
+    Returns the query and, per result column after the id, its (window index, figure index).
     """
     bounds, lowest, highest = _bounds_table(keys, timezones, now)
-    aggregates = []
-    for index in range(len(keys)):
+    aggregates, layout = [], []
+    for index, key in enumerate(keys):
         inside = and_(
             _M.recorded_at >= bounds.c[f"s{index}"], _M.recorded_at < bounds.c[f"e{index}"]
         )
-        for column in _SUMMED:
-            raw = type_coerce(_M[column], BigInteger)
+        wanted = range(5) if needs is None else sorted(needs.get(key, ()))
+        for figure in wanted:
+            raw = type_coerce(_M[_SUMMED[figure]], BigInteger)
             aggregates.append(cast(func.sum(raw).filter(inside), BigInteger))
+            layout.append((index, figure))
     query = (
         select(_M.campaign_id, *aggregates)
         .select_from(CampaignMetric.__table__)
@@ -152,17 +162,7 @@ def windows_query(
         .group_by(_M.campaign_id)
     )
     clause = _org_clause(org_filter)
-    return query.where(clause) if clause is not None else query
-
-
-def raw_from(row: Any, offset: int) -> tuple[int, int, int, int, int]:
-    return (
-        int(row[offset] or 0),
-        int(row[offset + 1] or 0),
-        int(row[offset + 2] or 0),
-        int(row[offset + 3] or 0),
-        int(row[offset + 4] or 0),
-    )
+    return (query.where(clause) if clause is not None else query), layout
 
 
 async def fill_totals(
@@ -172,20 +172,30 @@ async def fill_totals(
     windows: Iterable[WindowKey],
     now: datetime,
     org_filter: OrgFilter,
+    needs: Needs | None = None,
 ) -> int:
-    """Attach window sums to `campaigns`; returns the number of statements issued (0 or 1)."""
+    """Attach window sums to `campaigns`; returns the number of statements issued (0 or 1).
+
+    Figures no rule reads stay 0 in the tuples (they are never looked at).
+    """
     timezones = sorted({c.timezone for c in campaigns.values()})
     keys = sorted(windows, key=lambda k: (k.name, k.exclude_today, k.lag_hours))
     if not timezones or not keys:
         return 0
-    query = windows_query(keys, timezones=timezones, now=now, org_filter=org_filter)
+    query, layout = windows_query(
+        keys, timezones=timezones, now=now, org_filter=org_filter, needs=needs
+    )
     result = await session.execute(query)
     for row in result:
         facts = campaigns.get(row[0])
         if facts is None:
             continue
+        figures = [[0, 0, 0, 0, 0] for _ in keys]
+        for column, (index, figure) in enumerate(layout, start=1):
+            figures[index][figure] = row[column] or 0
         for index, key in enumerate(keys):
-            facts.raw[key] = raw_from(row, 1 + 5 * index)
+            values = figures[index]
+            facts.raw[key] = (values[0], values[1], values[2], values[3], values[4])
     return 1
 
 

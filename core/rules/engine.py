@@ -22,6 +22,7 @@ from core.rules.schemas import (
     RuleSpec,
     WindowKey,
     guard_window,
+    iter_conditions,
     rule_windows,
     window_key,
 )
@@ -69,6 +70,39 @@ _DERIVED: dict[str, Callable[[int, int, int, int, int], tuple[int, int]]] = {
     "roas": lambda i, c, s, v, cv: (cv, s),
     "conversion_rate": lambda i, c, s, v, cv: (100 * v, c * M),
 }
+
+
+# Which of the five summed figures each metric reads (daily_budget is an attribute).
+FIGURES: dict[str, tuple[int, ...]] = {
+    "impressions": (0,),
+    "clicks": (1,),
+    "spend": (2,),
+    "conversions": (3,),
+    "conversion_value": (4,),
+    "ctr": (0, 1),
+    "cpc": (1, 2),
+    "cpm": (0, 2),
+    "cpa": (2, 3),
+    "roas": (2, 4),
+    "conversion_rate": (1, 3),
+    "daily_budget": (),
+}
+
+
+def needed_figures(spec: RuleSpec) -> dict[WindowKey, set[int]]:
+    """Per window, the summed figures this rule can read (conditions, references, guards)."""
+    needs: dict[WindowKey, set[int]] = {}
+    for condition in iter_conditions(spec.conditions):
+        key = window_key(spec, condition.window)
+        needs.setdefault(key, set()).update(FIGURES[condition.metric])
+        if condition.compare_to is not None:
+            ref_key = window_key(spec, condition.compare_to.window or condition.window)
+            needs.setdefault(ref_key, set()).update(FIGURES[condition.compare_to.metric])
+    guard_key = window_key(spec, guard_window(spec))
+    needs.setdefault(guard_key, set())
+    if spec.guards.min_spend is not None or spec.guards.min_conversions is not None:
+        needs[guard_key].update((2, 3))
+    return needs
 
 
 def to_totals(raw: Raw) -> Totals:

@@ -28,7 +28,13 @@ from core.db import Database, set_tenant
 from core.errors import CoreError
 from core.ports import PlatformRegistry
 from core.rules.aggregate import fill_totals, last_firings, load_campaigns
-from core.rules.engine import CampaignFacts, CompiledRule, Firing, eligible_status, judge
+from core.rules.engine import (
+    CampaignFacts,
+    CompiledRule,
+    Firing,
+    eligible_status,
+    judge,
+)
 from core.rules.models import Alert, Rule
 from core.rules.schemas import RuleSpec, WindowKey, parse_spec
 
