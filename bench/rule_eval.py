@@ -327,7 +327,8 @@ async def measure(runs: int) -> None:
             log(
                 f"cycle {run + 1}: {elapsed:.2f} s, {result.rules:,} rules, "
                 f"{result.campaigns:,} campaigns, {result.windows} windows, "
-                f"{result.statements} statements, {len(result.firings):,} firings"
+                f"{result.statements} statements, {len(result.firings):,} firings; phases end at "
+                + ", ".join(f"{name} {at:.2f}s" for name, at in result.phases.items())
             )
             await session.rollback()
         fast = statistics.median(timings)
