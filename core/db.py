@@ -102,10 +102,20 @@ async def set_tenant(session: AsyncSession, org_id: uuid.UUID) -> None:
 async def tenant_session(
     factory: async_sessionmaker[AsyncSession], org_id: uuid.UUID
 ) -> AsyncIterator[AsyncSession]:
-    """A session whose one transaction is scoped to `org_id`; commits on success."""
-    async with factory() as session, session.begin():
+    """An org-scoped unit of work: commits on success, rolls back on error.
+
+    Deliberately not `session.begin()`: a flow that must not hold a transaction across an
+    external call (the approval executor) commits mid-way and re-binds the org with
+    `set_tenant`; a begin() block would forbid the session's use after that commit.
+    """
+    async with factory() as session:
         await set_tenant(session, org_id)
-        yield session
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
 
 
 class Database:
@@ -128,9 +138,14 @@ class Database:
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[AsyncSession]:
-        """A cross-org transaction for the worker and pre-identity lookups; commits on success."""
-        async with self.worker_sessions() as session, session.begin():
-            yield session
+        """A cross-org unit of work for the worker and pre-identity lookups; commits on success."""
+        async with self.worker_sessions() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
 
     async def dispose(self) -> None:
         await self.app_engine.dispose()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +27,12 @@ from core.base import utcnow
 from core.campaigns import service as campaigns
 from core.campaigns.models import Campaign, CampaignStatus
 from core.campaigns.schemas import CampaignUpdate
+from core.db import set_tenant
 from core.errors import AuthExpired, Conflict, CoreError, PlatformError
 from core.ports import AdPlatform, CampaignChanges, CampaignDraft, MutationResult, PlatformRegistry
+from core.security import crypto
+
+PlatformCall = Callable[[], Awaitable[MutationResult]]
 
 _PLATFORM_STATUS = {
     "ACTIVE": CampaignStatus.ACTIVE,
@@ -58,13 +62,11 @@ async def fail(
 
 
 def _access_token(account: AdAccount) -> str:
-    """The account's decrypted token; sandbox accounts have none and get ""."""
+    """The account's decrypted token ("" when none is stored; the platform then refuses)."""
     if not account.access_token_encrypted:
         return ""
-    # Imported late: the security module is optional for embedded sandbox use.
-    crypto = importlib.import_module("core.security.crypto")
     try:
-        return str(crypto.decrypt(account.access_token_encrypted))
+        return crypto.decrypt(account.access_token_encrypted)
     except CoreError:
         raise
     except Exception as exc:
@@ -90,9 +92,14 @@ def inverse_of(action: PendingAction) -> dict[str, Any] | None:
 
 
 async def _call_platform(
-    platform: AdPlatform, action: PendingAction, campaign: Campaign, account_id: str, token: str
+    platform: AdPlatform,
+    action_kind: str,
+    arguments: dict[str, Any],
+    campaign: Campaign,
+    account_id: str,
+    token: str,
 ) -> MutationResult:
-    kind = ActionKind(action.kind)
+    kind = ActionKind(action_kind)
     external_id = campaign.external_id
     if kind is ActionKind.LAUNCH_CAMPAIGN and external_id is None:
         draft = CampaignDraft(
@@ -115,7 +122,7 @@ async def _call_platform(
     if kind is ActionKind.RESUME_CAMPAIGN:
         return await platform.resume_campaign(account_id, external_id, access_token=token)
     if kind is ActionKind.SET_BUDGET:
-        budget = Decimal(action.arguments["daily_budget"])
+        budget = Decimal(arguments["daily_budget"])
         return await platform.update_budget(account_id, external_id, budget, access_token=token)
     changes = CampaignChanges(status="ACTIVE")
     return await platform.update_campaign(account_id, external_id, changes, access_token=token)
@@ -210,7 +217,13 @@ def _describe(state: dict[str, Any]) -> str:
 async def execute(
     *, session: AsyncSession, action: PendingAction, registry: PlatformRegistry, actor: Actor
 ) -> DecisionResult:
-    """Execute a claimed (approved) action; every refusal or failure is committed, then raised."""
+    """Execute a claimed (approved) action; every refusal or failure is committed, then raised.
+
+    The claim is committed before the platform is called, and the outcome recorded in a new
+    transaction: no transaction (and so no row lock, no SQLite write lock, no pooled
+    connection) is held across an external call that may take seconds. A crash in between
+    leaves the action `approved`; `service.expire_overdue` marks it interrupted later.
+    """
     expected = grant_hash(
         org_id=action.org_id,
         kind=action.kind,
@@ -228,38 +241,81 @@ async def execute(
     if campaign is None or not same_state(campaign_state(campaign), action.before_state):
         raise await _refuse_stale(session=session, action=action, campaign=campaign, actor=actor)
     try:
-        mutation = await _run_on_platform(session, action, campaign, registry)
+        call = await _prepare_call(session, action, campaign, registry)
     except CoreError as exc:
         await fail(
             session=session, action=action, actor=actor, reason="platform", message=exc.message
         )
         raise
+    org_id = action.org_id
+    await session.commit()
+    try:
+        mutation = await call()
+    except CoreError as exc:
+        await _resume(session, org_id, action)
+        await fail(
+            session=session, action=action, actor=actor, reason="platform", message=exc.message
+        )
+        raise
+    await _resume(session, org_id, action)
+    campaign = await load_campaign(
+        session=session, org_id=org_id, campaign_id=campaign_id, lock=True
+    )
+    if campaign is None:
+        message = "the campaign was deleted while the platform executed the action"
+        await fail(session=session, action=action, actor=actor, reason="vanished", message=message)
+        raise PlatformError(f"Executed on the platform, but {message}.")
     return await _record_success(
         session=session, action=action, campaign=campaign, mutation=mutation, actor=actor
     )
 
 
-async def _run_on_platform(
+async def _resume(session: AsyncSession, org_id: uuid.UUID, action: PendingAction) -> None:
+    """Start the follow-up transaction: org scope again (RLS), the action re-read."""
+    await set_tenant(session, org_id)
+    await session.refresh(action)
+
+
+async def _prepare_call(
     session: AsyncSession, action: PendingAction, campaign: Campaign, registry: PlatformRegistry
-) -> MutationResult:
+) -> PlatformCall:
+    """Everything the platform call needs, read now; the call itself touches no session."""
     account = await session.get(AdAccount, campaign.ad_account_id)
     if account is None or account.org_id != action.org_id:
         raise PlatformError("The campaign's ad account is gone.")
     if ActionKind(action.kind) is ActionKind.SET_BUDGET and campaign.external_id is None:
         # A draft that never reached the platform: its budget is ours alone.
         budget = Decimal(action.arguments["daily_budget"])
-        return MutationResult(external_id="", daily_budget=budget, raw={"local_only": True})
+        local = MutationResult(external_id="", daily_budget=budget, raw={"local_only": True})
+
+        async def local_only() -> MutationResult:
+            return local
+
+        return local_only
     platform = registry.get(campaign.platform)
     token = _access_token(account)
-    try:
-        return await _call_platform(platform, action, campaign, account.external_id, token)
-    except CoreError:
-        raise
-    except Exception as exc:
-        # A port boundary: whatever the adapter let slip becomes a typed, trace-free error.
-        raise PlatformError(
-            f"{campaign.platform} failed unexpectedly ({type(exc).__name__})."
-        ) from exc
+    snapshot = Campaign(
+        id=campaign.id,
+        name=campaign.name,
+        platform=campaign.platform,
+        external_id=campaign.external_id,
+        objective=campaign.objective,
+        daily_budget=campaign.daily_budget,
+    )
+    kind, arguments, account_id = action.kind, dict(action.arguments), account.external_id
+
+    async def call() -> MutationResult:
+        try:
+            return await _call_platform(platform, kind, arguments, snapshot, account_id, token)
+        except CoreError:
+            raise
+        except Exception as exc:
+            # A port boundary: whatever the adapter let slip becomes a typed, trace-free error.
+            raise PlatformError(
+                f"{snapshot.platform} failed unexpectedly ({type(exc).__name__})."
+            ) from exc
+
+    return call
 
 
 async def _record_success(

@@ -352,24 +352,51 @@ async def list_pending(*, session: AsyncSession, org_id: uuid.UUID) -> list[Pend
     return list(await session.scalars(query))
 
 
+# An action still `approved` this long after its decision was interrupted mid-execution.
+INTERRUPTED_AFTER = timedelta(minutes=15)
+
+
 async def expire_overdue(
     *, session: AsyncSession, now: datetime | None = None
 ) -> list[PendingAction]:
-    """Mark every org's overdue pending actions expired (the worker's cross-org sweep)."""
+    """The worker's cross-org sweep: overdue pending actions expire, interrupted ones fail."""
     moment = now or utcnow()
+    expired = await _sweep(
+        session,
+        (PendingAction.status == ActionStatus.PENDING) & (PendingAction.expires_at <= moment),
+        values={"status": ActionStatus.EXPIRED},
+        event="expired",
+    )
+    interrupted = await _sweep(
+        session,
+        (PendingAction.status == ActionStatus.APPROVED)
+        & (PendingAction.decided_at <= moment - INTERRUPTED_AFTER),
+        values={
+            "status": ActionStatus.FAILED,
+            "error": "interrupted: the process stopped while the platform executed the action; "
+            "check the campaign on the platform",
+        },
+        event="failed",
+    )
+    return expired + interrupted
+
+
+async def _sweep(
+    session: AsyncSession, condition: Any, *, values: dict[str, Any], event: str
+) -> list[PendingAction]:
     statement = (
         update(PendingAction)
-        .where(PendingAction.status == ActionStatus.PENDING, PendingAction.expires_at <= moment)
-        .values(status=ActionStatus.EXPIRED)
+        .where(condition)
+        .values(**values)
         .returning(PendingAction.id)
         .execution_options(synchronize_session=False)
     )
-    expired_ids = list(await session.scalars(statement))
-    if not expired_ids:
+    ids = list(await session.scalars(statement))
+    if not ids:
         return []
-    query = select(PendingAction).where(PendingAction.id.in_(expired_ids))
+    query = select(PendingAction).where(PendingAction.id.in_(ids))
     actions = list(await session.scalars(query.execution_options(populate_existing=True)))
     for action in actions:
-        actor = Actor(org_id=action.org_id, user_id=None, channel="system", source="expiry")
-        await audit_action(session=session, actor=actor, action=action, event="expired")
+        actor = Actor(org_id=action.org_id, user_id=None, channel="system", source="sweep")
+        await audit_action(session=session, actor=actor, action=action, event=event)
     return actions

@@ -107,17 +107,10 @@ async def _assert_paused_and_audited(url: str) -> None:
     assert audit == [("console", "demo-admin@example.com")]
 
 
-SQLITE_DEADLOCK = pytest.mark.xfail(
-    reason="SQLite: approvals execute inside the decider's write transaction while the sandbox "
-    "writes through its own connection, so the platform call hits 'database is locked'",
-    strict=True,
-)
-
-
 @pytest.mark.parametrize(
     "backend",
     [
-        pytest.param("sqlite", marks=SQLITE_DEADLOCK),
+        "sqlite",
         pytest.param("postgresql", marks=pytest.mark.postgres),
     ],
 )
