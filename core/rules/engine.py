@@ -6,6 +6,7 @@ figures replayed from daily rows, the property test feeds them brute-force sums.
 
 from __future__ import annotations
 
+import math
 import operator
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -177,6 +178,10 @@ class CompiledRule:
     @cached_property
     def check(self) -> Check:
         return compile_node(self.spec, self.spec.conditions)
+
+    @cached_property
+    def guard(self) -> Check | None:
+        return compile_guard(self.spec)
 
 
 @dataclass(frozen=True)
@@ -362,15 +367,23 @@ def _explain(
     observed[f"{node.metric} {key.label}"] = fmt(left)
 
 
-def _guards_pass(spec: RuleSpec, subject: Subject) -> bool:
+def compile_guard(spec: RuleSpec) -> Check | None:
+    """Minimum spend/conversions as one closure over integer micros; None without guards."""
     guards = spec.guards
     if guards.min_spend is None and guards.min_conversions is None:
-        return True
+        return None
     key = window_key(spec, guard_window(spec))
-    raw = subject.figures(key)
-    if guards.min_spend is not None and raw[2] < guards.min_spend * M:
-        return False
-    return not (guards.min_conversions is not None and raw[3] < guards.min_conversions * M)
+    # Integer sums reach x exactly when they reach ceil(x): compare ints, not Decimals.
+    min_spend = -1 if guards.min_spend is None else math.ceil(guards.min_spend * M)
+    min_conversions = (
+        -1 if guards.min_conversions is None else math.ceil(guards.min_conversions * M)
+    )
+
+    def guard(subject: Subject) -> bool:
+        raw = subject.figures(key)
+        return raw[2] >= min_spend and raw[3] >= min_conversions
+
+    return guard
 
 
 def _guard_figures(spec: RuleSpec, subject: Subject, observed: Obs) -> None:
@@ -431,19 +444,6 @@ def propose(spec: RuleSpec, campaign: CampaignFacts) -> ProposedAction | bool | 
     return ProposedAction("set_budget", {**args, "daily_budget": str(target)}, before, summary)
 
 
-def _scopes(
-    rule: CompiledRule, campaigns: Iterable[CampaignFacts]
-) -> list[tuple[str, Sequence[CampaignFacts]]]:
-    statuses = eligible_status(rule.spec)
-    spec = rule.spec
-    members = [c for c in campaigns if c.status in statuses and in_scope(spec, c)]
-    if not spec.scope.blended:
-        return [(c.scope_key, (c,)) for c in members]
-    if not members:
-        return []
-    return [(blended_key(rule), members)]
-
-
 def blended_key(rule: CompiledRule) -> str:
     return f"blended:{rule.spec.scope.label or rule.name}"[:200]
 
@@ -456,27 +456,62 @@ def judge(
     last_fired: Mapping[tuple[uuid.UUID, str], datetime],
 ) -> list[Firing]:
     """Every scope the rule fires on now, after guards, cooldown and caps."""
-    cooldown = timedelta(hours=rule.spec.limits.cooldown_hours)
+    spec = rule.spec
+    statuses = eligible_status(spec)
+    members = [c for c in campaigns if c.status in statuses and in_scope(spec, c)]
+    if spec.scope.blended:
+        scopes: list[tuple[str, Sequence[CampaignFacts]]] = (
+            [(blended_key(rule), members)] if members else []
+        )
+        return _judge_scopes(rule, scopes, now, last_fired)
+    # The hot path (one campaign per scope) skips the generic scope tuples and wrappers;
+    # conditions come before the cooldown lookup because most campaigns fail them.
+    cooldown = timedelta(hours=spec.limits.cooldown_hours)
+    check, guard = rule.check, rule.guard
     firings = []
-    for scope_key, members in _scopes(rule, campaigns):
-        fired_at = last_fired.get((rule.id, scope_key))
+    for campaign in members:
+        if (guard is not None and not guard(campaign)) or not check(campaign):
+            continue
+        fired_at = last_fired.get((rule.id, campaign.scope_key))
         if fired_at is not None and now - fired_at < cooldown:
             continue
-        firing = _judge_scope(rule, scope_key, members, now)
+        firing = _firing(rule, campaign.scope_key, (campaign,), campaign, now)
         if firing is not None:
             firings.append(firing)
     return firings
 
 
-def _judge_scope(
-    rule: CompiledRule, scope_key: str, members: Sequence[CampaignFacts], now: datetime
+def _judge_scopes(
+    rule: CompiledRule,
+    scopes: list[tuple[str, Sequence[CampaignFacts]]],
+    now: datetime,
+    last_fired: Mapping[tuple[uuid.UUID, str], datetime],
+) -> list[Firing]:
+    cooldown = timedelta(hours=rule.spec.limits.cooldown_hours)
+    firings = []
+    for scope_key, members in scopes:
+        fired_at = last_fired.get((rule.id, scope_key))
+        if fired_at is not None and now - fired_at < cooldown:
+            continue
+        subject: Subject = members[0] if len(members) == 1 else _Subject(members)
+        if rule.guard is not None and not rule.guard(subject):
+            continue
+        if not rule.check(subject):
+            continue
+        firing = _firing(rule, scope_key, members, subject, now)
+        if firing is not None:
+            firings.append(firing)
+    return firings
+
+
+def _firing(
+    rule: CompiledRule,
+    scope_key: str,
+    members: Sequence[CampaignFacts],
+    subject: Subject,
+    now: datetime,
 ) -> Firing | None:
-    subject: Subject = members[0] if len(members) == 1 else _Subject(members)
     observed: dict[str, str] = {}
-    if not _guards_pass(rule.spec, subject):
-        return None
-    if not rule.check(subject):
-        return None
     reasons: list[str] = []
     # Again, slowly, only for a scope that fired: which conditions held, with their figures.
     _check(rule.spec, rule.spec.conditions, subject, reasons, observed)

@@ -7,6 +7,7 @@ compact text form that a person or the LLM can read back: "cpa last_7d > 50",
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NamedTuple
@@ -380,7 +381,13 @@ class WindowKey(NamedTuple):
 
 def window_key(spec: RuleSpec, name: str) -> WindowKey:
     guards = spec.guards
-    return WindowKey(name, guards.exclude_today or guards.lag_hours > 0, guards.lag_hours)
+    return _window_key(name, guards.exclude_today or guards.lag_hours > 0, guards.lag_hours)
+
+
+@functools.lru_cache(maxsize=1024)
+def _window_key(name: str, exclude_today: bool, lag_hours: int) -> WindowKey:
+    # Interned: the same few keys are asked for hundreds of thousands of times a cycle.
+    return WindowKey(name, exclude_today, lag_hours)
 
 
 def guard_window(spec: RuleSpec) -> str:
