@@ -8,6 +8,8 @@ Each call builds a new adapter that owns one httpx client; close it when done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from adapters.google_ads import GoogleAdsAdapter
 from adapters.meta_ads import MetaAdsAdapter
 from adapters.sandbox import SandboxAdapter
@@ -18,17 +20,47 @@ from core.errors import NotFound
 from core.ports import AdPlatform, PlatformRegistry
 
 PLATFORMS = ("google", "meta", "tiktok", "sandbox")
+REAL_PLATFORMS = ("google", "meta", "tiktok")
 
 
-def build_registry(settings: Settings, database: Database | None) -> PlatformRegistry:
-    """Every platform this build knows; `sandbox` only when a database is given."""
+def configured_platforms(settings: Settings) -> set[str]:
+    """Real platforms whose app credentials are all set."""
+    required: dict[str, tuple[object, ...]] = {
+        "google": (
+            settings.google_client_id,
+            settings.google_client_secret,
+            settings.google_developer_token,
+        ),
+        "meta": (settings.meta_app_id, settings.meta_app_secret),
+        "tiktok": (settings.tiktok_app_id, settings.tiktok_app_secret),
+    }
+    return {name for name, values in required.items() if all(v not in (None, "") for v in values)}
+
+
+def build_registry(
+    settings: Settings, database: Database | None, *, simulate_unconfigured: bool = False
+) -> PlatformRegistry:
+    """Every platform this build knows; `sandbox` only when a database is given.
+
+    With `simulate_unconfigured` (the embedded mode; never in production), a real platform
+    without app credentials is served by the sandbox under its own name, so a demo account
+    labelled "meta" reports and executes like one.
+    """
     registry = PlatformRegistry()
     registry.register("google", lambda: GoogleAdsAdapter(settings))
     registry.register("meta", lambda: MetaAdsAdapter(settings))
     registry.register("tiktok", lambda: TikTokAdsAdapter(settings))
-    if database is not None:
-        registry.register("sandbox", lambda: SandboxAdapter(database))
+    if database is None:
+        return registry
+    registry.register("sandbox", lambda: SandboxAdapter(database))
+    if simulate_unconfigured and not settings.is_production:
+        for name in set(REAL_PLATFORMS) - configured_platforms(settings):
+            registry.register(name, _simulated(database, name))
     return registry
+
+
+def _simulated(database: Database, name: str) -> Callable[[], AdPlatform]:
+    return lambda: SandboxAdapter(database, name=name)
 
 
 def get_adapter(

@@ -105,14 +105,16 @@ def _zone(name: str) -> ZoneInfo:
 class SandboxAdapter:
     """The simulated platform; every call runs in its own short transaction."""
 
-    name = "sandbox"
-
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession] | Database,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        name: str = "sandbox",
     ) -> None:
+        # `name` lets the simulation stand in for a real platform (google, meta, tiktok) in the
+        # embedded mode, so demo accounts keep their real platform label.
+        self.name = name
         # The sandbox tables carry no org, so the worker (BYPASSRLS) sessions fit.
         self._sessions = sessions.worker_sessions if isinstance(sessions, Database) else sessions
         self._clock = clock

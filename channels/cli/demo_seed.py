@@ -33,18 +33,11 @@ from core.metrics.windows import day_start, today_in
 from core.orgs import service as orgs
 from core.orgs.models import Organization, PlanTier
 from core.ports import (
-    AdPlatform,
-    CampaignChanges,
-    CampaignDraft,
-    MetricRow,
-    MutationResult,
-    PlatformAccount,
-    PlatformCampaign,
     PlatformRegistry,
-    TokenSet,
 )
 from core.rules import service as rules
 from core.rules.models import Rule
+from core.security import crypto
 from core.users import service as users
 from core.users.models import Role, User
 
@@ -115,9 +108,6 @@ RULES: tuple[dict[str, Any], ...] = (
 
 Progress = Callable[[str], None]
 
-# Demo accounts store no token (there is nothing secret to keep); the sandbox wants a non-empty one.
-SANDBOX_TOKEN = "sandbox-embedded"  # noqa: S105 - a placeholder, not a credential
-
 
 @dataclass(frozen=True)
 class SeedSummary:
@@ -128,123 +118,9 @@ class SeedSummary:
     rules: int
 
 
-class SandboxAs:
-    """The simulated platform under a real platform's name (google, meta or tiktok)."""
-
-    def __init__(self, sandbox: SandboxAdapter, name: str) -> None:
-        self.sandbox = sandbox
-        self.name = name
-
-    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
-        return self.sandbox.authorization_url(state=state, redirect_uri=redirect_uri)
-
-    async def authenticate(self, *, code: str, redirect_uri: str) -> TokenSet:
-        return await self.sandbox.authenticate(code=code, redirect_uri=redirect_uri)
-
-    async def refresh_token(self, *, refresh_token: str) -> TokenSet:
-        return await self.sandbox.refresh_token(refresh_token=refresh_token or SANDBOX_TOKEN)
-
-    async def list_accounts(self, *, access_token: str) -> list[PlatformAccount]:
-        return await self.sandbox.list_accounts(access_token=access_token or SANDBOX_TOKEN)
-
-    async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
-        return await self.sandbox.list_campaigns(
-            account_id, access_token=access_token or SANDBOX_TOKEN
-        )
-
-    async def create_campaign(
-        self, account_id: str, draft: CampaignDraft, *, access_token: str
-    ) -> PlatformCampaign:
-        return await self.sandbox.create_campaign(
-            account_id, draft, access_token=access_token or SANDBOX_TOKEN
-        )
-
-    async def update_campaign(
-        self, account_id: str, campaign_id: str, changes: CampaignChanges, *, access_token: str
-    ) -> MutationResult:
-        return await self.sandbox.update_campaign(
-            account_id, campaign_id, changes, access_token=access_token or SANDBOX_TOKEN
-        )
-
-    async def pause_campaign(
-        self, account_id: str, campaign_id: str, *, access_token: str
-    ) -> MutationResult:
-        return await self.sandbox.pause_campaign(
-            account_id, campaign_id, access_token=access_token or SANDBOX_TOKEN
-        )
-
-    async def resume_campaign(
-        self, account_id: str, campaign_id: str, *, access_token: str
-    ) -> MutationResult:
-        return await self.sandbox.resume_campaign(
-            account_id, campaign_id, access_token=access_token or SANDBOX_TOKEN
-        )
-
-    async def update_budget(
-        self, account_id: str, campaign_id: str, daily_budget: Decimal, *, access_token: str
-    ) -> MutationResult:
-        return await self.sandbox.update_budget(
-            account_id, campaign_id, daily_budget, access_token=access_token or SANDBOX_TOKEN
-        )
-
-    async def get_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        token = access_token or SANDBOX_TOKEN
-        return await self.sandbox.get_metrics(account_id, campaign_id, start_date, end_date, token)
-
-    async def get_hourly_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        token = access_token or SANDBOX_TOKEN
-        return await self.sandbox.get_hourly_metrics(
-            account_id, campaign_id, start_date, end_date, token
-        )
-
-    async def aclose(self) -> None:
-        await self.sandbox.aclose()
-
-
-def configured_platforms(settings: Settings) -> set[str]:
-    """Platforms whose app credentials are set (those keep their real adapter)."""
-    required: dict[str, tuple[object, ...]] = {
-        "google": (
-            settings.google_client_id,
-            settings.google_client_secret,
-            settings.google_developer_token,
-        ),
-        "meta": (settings.meta_app_id, settings.meta_app_secret),
-        "tiktok": (settings.tiktok_app_id, settings.tiktok_app_secret),
-    }
-    return {name for name, values in required.items() if all(v not in (None, "") for v in values)}
-
-
 def embedded_registry(settings: Settings, database: Database) -> PlatformRegistry:
-    """The adapters' registry, with the simulated platform standing in for every platform that
-    has no app credentials (so demo accounts labelled google/meta/tiktok execute in the sandbox)."""
-    registry = build_registry(settings, database)
-    configured = configured_platforms(settings)
-    for name in DISPLAY_PLATFORMS:
-        if name not in configured:
-            registry.register(name, _sandbox_factory(database, name))
-    return registry
-
-
-def _sandbox_factory(database: Database, name: str) -> Callable[[], AdPlatform]:
-    def factory() -> AdPlatform:
-        return SandboxAs(SandboxAdapter(database), name)
-
-    return factory
+    """The registry the console runs on: the sandbox stands in for unconfigured platforms."""
+    return build_registry(settings, database, simulate_unconfigured=True)
 
 
 async def seed(settings: Settings, *, slug: str = DEMO_SLUG, progress: Progress) -> SeedSummary:
@@ -337,6 +213,8 @@ async def _ensure_account(
     if existing is not None:
         progress(f"{platform}: account {account_name} exists")
         return existing
+    # Connected like a real account: the sandbox's OAuth issues tokens, stored encrypted.
+    tokens = await sandbox.authenticate(code="adpilot-demo", redirect_uri="http://localhost/")
     made = await sandbox.provision_account(
         name=account_name,
         currency=DEMO_CURRENCY,
@@ -353,6 +231,9 @@ async def _ensure_account(
             currency=made.account.currency,
             timezone=made.account.timezone,
             sync_status="ok",
+            access_token_encrypted=crypto.encrypt(tokens.access_token),
+            refresh_token_encrypted=crypto.encrypt_optional(tokens.refresh_token),
+            token_expires_at=tokens.expires_at,
         )
         session.add(account)
         await session.flush()
@@ -378,7 +259,8 @@ async def _load_metrics(
     """The sandbox's deterministic daily figures for the history window, upserted."""
     last: date = today_in(account.timezone)
     first = last - timedelta(days=HISTORY_DAYS)
-    rows = await sandbox.get_metrics(account.external_id, None, first, last, SANDBOX_TOKEN)
+    token = crypto.decrypt_optional(account.access_token_encrypted) or ""
+    rows = await sandbox.get_metrics(account.external_id, None, first, last, token)
     async with database.system() as session:
         owned = await session.execute(
             select(Campaign.external_id, Campaign.id).where(
