@@ -57,7 +57,11 @@ def log(message: str) -> None:
 
 
 def rule_templates(rng: random.Random) -> list[dict[str, Any]]:
-    """A realistic mix: thresholds, metric-vs-metric, groups, guards, blended, every mode."""
+    """A realistic mix: thresholds, metric-vs-metric, groups, guards, blended, every mode.
+
+    Thresholds are set so that a rule fires on a minority of campaigns, as real alerting
+    rules do (the first version fired on ~30 % of all rule x campaign pairs).
+    """
     cpa = rng.choice([20, 30, 40, 60])
     return [
         {
@@ -68,7 +72,7 @@ def rule_templates(rng: random.Random) -> list[dict[str, Any]]:
         },
         {"conditions": ["spend today > 2 x daily_budget"]},
         {
-            "conditions": [f"roas last_3d > {rng.choice([2, 3])}"],
+            "conditions": [f"roas last_3d > {rng.choice([8, 10])}", "conversions last_3d >= 5"],
             "mode": "auto",
             "action": {"type": "change_budget", "percent": 20},
             "limits": {"max_budget_multiple": 2},
@@ -96,14 +100,14 @@ def rule_templates(rng: random.Random) -> list[dict[str, Any]]:
             "action": {"type": "pause"},
             "mode": "approve",
         },
-        {"conditions": ["roas last_7d > 4"], "action": {"type": "resume"}, "mode": "approve"},
+        {"conditions": ["roas last_7d > 8"], "action": {"type": "resume"}, "mode": "approve"},
         {
             "scope": {"kind": "platform", "platforms": [rng.choice(PLATFORMS)]},
             "conditions": ["cpm last_30d > 25"],
         },
         {"conditions": [f"cpa last_7d > {cpa}"], "guards": {"exclude_today": True}},
         {
-            "conditions": ["spend last_3d > 150"],
+            "conditions": ["spend last_3d > 2.5 x daily_budget", "cpa last_3d > 40"],
             "guards": {"lag_hours": 6},
             "action": {"type": "change_budget", "percent": -15, "floor": 10},
             "mode": "auto",
@@ -198,10 +202,13 @@ def metric_records(campaigns: list[dict[str, Any]], rng: random.Random) -> list[
         tz = campaign["_tz"]
         today = today_in(tz, NOW)
         quality = rng.uniform(0.3, 3.0)
+        budget = int(campaign["daily_budget"] * 1_000_000)
         for offset in range(DAYS):
             impressions = rng.randint(200, 20000)
             clicks = int(impressions * rng.uniform(0.002, 0.04))
-            spend = rng.randint(5_000_000, 150_000_000)
+            # Campaigns spend near their budget, with an occasional runaway day.
+            pace = rng.uniform(2.1, 2.6) if rng.random() < 0.01 else rng.uniform(0.4, 1.1)
+            spend = int(budget * pace)
             conversions = int(clicks * rng.uniform(0, 0.08) * quality) * 1_000_000
             value = conversions * rng.randint(20, 120)
             records.append(

@@ -6,12 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.approvals.models import PendingAction
+from core.approvals.models import ActionStatus, PendingAction
 from core.db import Database
-from core.rules.flows import run_cycle
+from core.rules.flows import apply_firings, evaluate, run_cycle
 from core.rules.models import Alert, Rule
 from tests import factories
+from tests.core.approvals.fakes import FakePlatform, registry_with
 from tests.core.rules.conftest import NOW, save_rule
 
 
@@ -58,3 +60,74 @@ async def test_run_cycle_applies_each_org_in_its_own_transaction(database: Datab
     # A second cycle an hour later is inside every cooldown.
     again = await run_cycle(database=database, now=NOW + timedelta(hours=1))
     assert again.alerts == 0
+
+
+async def test_auto_mode_executes_through_the_platform_within_guardrails(
+    session: AsyncSession,
+) -> None:
+    organization = await factories.org(session)
+    acct = await factories.ad_account(session, organization, platform="sandbox")
+    winner = await factories.campaign(session, acct, name="Winner", daily_budget=Decimal(100))
+    await factories.daily_metrics(
+        session,
+        winner,
+        first_day=NOW.date() - timedelta(days=2),
+        days=3,
+        conversion_value=Decimal(400),
+    )
+    await save_rule(
+        session,
+        organization,
+        name="Scale winners",
+        mode="auto",
+        conditions=["roas last_3d > 5"],
+        action={"type": "change_budget", "percent": 20},
+        limits={"max_budget_multiple": 2},
+    )
+    platform = FakePlatform(name="sandbox")
+    result = await evaluate(session=session, now=NOW, org_id=organization.id)
+    alerts = await apply_firings(
+        session=session,
+        org_id=organization.id,
+        firings=result.firings,
+        registry=registry_with(platform),
+    )
+    assert [alert.action_taken for alert in alerts] == ["auto_executed"]
+    assert [(call.method, call.budget) for call in platform.calls] == [
+        ("update_budget", Decimal("120.00"))
+    ]
+    await session.refresh(winner)
+    assert winner.daily_budget == Decimal(120)
+    pending = await session.get(PendingAction, alerts[0].pending_action_id)
+    assert pending is not None
+    assert pending.status == ActionStatus.EXECUTED
+    assert pending.decided_via == "rule"
+
+
+async def test_auto_mode_refused_by_org_guardrail(session: AsyncSession) -> None:
+    organization = await factories.org(session)
+    organization.settings = {"max_budget_change_percent": 10}
+    acct = await factories.ad_account(session, organization, platform="sandbox")
+    winner = await factories.campaign(session, acct, name="Winner", daily_budget=Decimal(100))
+    await factories.daily_metrics(
+        session, winner, first_day=NOW.date(), days=1, conversion_value=Decimal(400)
+    )
+    await save_rule(
+        session,
+        organization,
+        name="Big step",
+        mode="auto",
+        conditions=["roas today > 5"],
+        action={"type": "change_budget", "percent": 50},
+    )
+    platform = FakePlatform(name="sandbox")
+    result = await evaluate(session=session, now=NOW, org_id=organization.id)
+    alerts = await apply_firings(
+        session=session,
+        org_id=organization.id,
+        firings=result.firings,
+        registry=registry_with(platform),
+    )
+    assert alerts[0].action_taken == "refused"
+    assert "limit of 10" in alerts[0].message
+    assert platform.calls == []
