@@ -26,6 +26,8 @@ class Campaign(UUIDPk, Timestamped, Base):
     __tablename__ = "campaigns"
     __table_args__ = (
         UniqueConstraint("ad_account_id", "external_id"),
+        # Target of campaign_metrics' composite foreign key (campaign, org).
+        UniqueConstraint("id", "org_id"),
         Index(None, "org_id", "platform"),
     )
 

@@ -231,7 +231,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['ad_account_id'], ['ad_accounts.id'], name=op.f('fk_campaigns_ad_account_id_ad_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_campaigns_org_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
-    sa.UniqueConstraint('ad_account_id', 'external_id', name=op.f('uq_campaigns_ad_account_id_external_id'))
+    sa.UniqueConstraint('ad_account_id', 'external_id', name=op.f('uq_campaigns_ad_account_id_external_id')),
+    sa.UniqueConstraint('id', 'org_id', name=op.f('uq_campaigns_id_org_id'))
     )
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaigns_org_id'), ['org_id', 'platform'], unique=False)
@@ -346,8 +347,7 @@ def upgrade() -> None:
     sa.Column('conversions_micros', core.base.Micros(), nullable=False),
     sa.Column('conversion_value_micros', core.base.Micros(), nullable=False),
     sa.Column('updated_at', core.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_metrics_campaign_id_campaigns'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_campaign_metrics_org_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['campaign_id', 'org_id'], ['campaigns.id', 'campaigns.org_id'], name=op.f('fk_campaign_metrics_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('campaign_id', 'platform', 'recorded_at', name=op.f('pk_campaign_metrics'))
     )
     with op.batch_alter_table('campaign_metrics', schema=None) as batch_op:
