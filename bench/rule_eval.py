@@ -62,7 +62,7 @@ def rule_templates(rng: random.Random) -> list[dict[str, Any]]:
     Thresholds are set so that a rule fires on a minority of campaigns, as real alerting
     rules do (the first version fired on ~30 % of all rule x campaign pairs).
     """
-    cpa = rng.choice([20, 30, 40, 60])
+    cpa = rng.choice([90, 110, 130])
     return [
         {
             "conditions": [f"cpa last_7d > {cpa}"],
@@ -201,7 +201,9 @@ def metric_records(campaigns: list[dict[str, Any]], rng: random.Random) -> list[
     for campaign in campaigns:
         tz = campaign["_tz"]
         today = today_in(tz, NOW)
-        quality = rng.uniform(0.3, 3.0)
+        # Each campaign has its own true CPA and order value: ROAS mostly 1-3, sometimes not.
+        true_cpa = rng.uniform(12, 90)
+        order_value = rng.uniform(30, 150)
         budget = int(campaign["daily_budget"] * 1_000_000)
         for offset in range(DAYS):
             impressions = rng.randint(200, 20000)
@@ -209,8 +211,8 @@ def metric_records(campaigns: list[dict[str, Any]], rng: random.Random) -> list[
             # Campaigns spend near their budget, with an occasional runaway day.
             pace = rng.uniform(2.1, 2.6) if rng.random() < 0.01 else rng.uniform(0.4, 1.1)
             spend = int(budget * pace)
-            conversions = int(clicks * rng.uniform(0, 0.08) * quality) * 1_000_000
-            value = conversions * rng.randint(20, 120)
+            conversions = int(spend / 1_000_000 / true_cpa * rng.uniform(0.4, 1.6)) * 1_000_000
+            value = int(conversions * order_value * rng.uniform(0.8, 1.2))
             records.append(
                 (
                     campaign["id"],
