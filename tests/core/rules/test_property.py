@@ -86,14 +86,15 @@ def _metric(name: str, s: dict[str, int]) -> Fraction | None:
 def _holds(op: str, left: Fraction | None, right: Fraction) -> bool:
     if left is None:
         return False
-    return {
+    outcomes: dict[str, bool] = {
         ">": left > right,
         ">=": left >= right,
         "<": left < right,
         "<=": left <= right,
         "==": left == right,
         "!=": left != right,
-    }[op]
+    }
+    return outcomes[op]
 
 
 def _merge(members: list[dict[int, dict[str, int]]]) -> dict[int, dict[str, int]]:
@@ -123,12 +124,12 @@ def _reference_fires(rule: dict[str, Any], days: dict[int, dict[str, int]]) -> b
         )
         for leaf in rule["leaves"]
     ]
-    return all(results) if rule["combinator"] == "all" else any(results)
+    return bool(all(results) if rule["combinator"] == "all" else any(results))
 
 
 def _in_scope(rule: dict[str, Any], campaign: dict[str, Any]) -> bool:
     if rule["scope"] == "meta":
-        return campaign["platform"] == "meta"
+        return bool(campaign["platform"] == "meta")
     if rule["scope"] == "summer":
         return "summer" in campaign["name"].lower()
     return True

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import ValidationFailed
 from core.rules.conflicts import find_conflicts
-from core.rules.schemas import parse_condition, parse_rule
+from core.rules.schemas import Condition, parse_condition, parse_rule
 
 
 def _rule(**fields: Any) -> dict[str, Any]:
@@ -87,6 +87,9 @@ def test_compact_form_round_trips() -> None:
         }
     )
     first, second = parsed.spec.conditions.children
+    assert isinstance(first, Condition)
+    assert isinstance(second, Condition)
+    assert first.compare_to is not None
     assert first.compare_to.metric == "daily_budget"
     assert first.compare_to.factor == Decimal(2)
     assert first.text() == "spend today > 2 x daily_budget"

@@ -27,6 +27,7 @@ async def test_create_requires_manage_rules_and_is_audited(session: AsyncSession
     audit = await list_recent(session=session, org_id=organization.id, action="rule.created")
     assert audit[0].user_id == manager.id
     assert audit[0].channel == "slack"
+    assert audit[0].after is not None
     assert audit[0].after["name"] == "High CPA"
     with pytest.raises(Conflict):
         await service.create_rule(
