@@ -89,3 +89,47 @@ async def test_free_text_without_model_points_to_help(bot: Bot, world: World) ->
     reply = await bot.handle_text(world.ctx(), "how did meta do this week?")
     assert "help" in reply.text
     assert not reply.is_error
+
+
+async def test_undo_proposes_the_inverse_which_needs_approval_too(
+    bot: Bot, world: World, database: Database, platform: FakePlatform
+) -> None:
+    paused = await bot.handle_text(world.ctx(), 'pause "Summer Shoes"')
+    assert paused.card is not None
+    done = await bot.handle_decision(world.ctx("manager"), paused.card.short_code, approve=True)
+    assert not done.is_error, done.text
+
+    undo = await bot.handle_text(world.ctx("user"), f"undo {paused.card.short_code}")
+    assert undo.card is not None, undo.text
+    assert undo.card.short_code != paused.card.short_code
+    assert [call[0] for call in platform.calls] == ["pause"]  # nothing runs before approval
+
+    resumed = await bot.handle_decision(world.ctx("manager"), undo.card.short_code, approve=True)
+    assert not resumed.is_error, resumed.text
+    assert [call[0] for call in platform.calls] == ["pause", "resume"]
+    async with database.tenant(world.org_id) as session:
+        campaign = await session.get(Campaign, world.campaign_ids["Summer Shoes"])
+        assert campaign is not None
+        assert campaign.status == CampaignStatus.ACTIVE
+
+    again = await bot.handle_text(world.ctx(), f"undo {paused.card.short_code}")
+    assert again.is_error
+
+
+async def test_a_plain_user_cannot_approve(bot: Bot, world: World, platform: FakePlatform) -> None:
+    reply = await bot.handle_text(world.ctx("user"), 'pause "Winter Boots"')
+    assert reply.card is not None
+    refused = await bot.handle_decision(world.ctx("user"), reply.card.short_code, approve=True)
+    assert refused.is_error
+    assert "may not" in refused.text
+    assert platform.calls == []
+
+
+async def test_a_card_from_another_org_cannot_be_decided(
+    bot: Bot, world: World, platform: FakePlatform
+) -> None:
+    reply = await bot.handle_text(world.ctx(), 'pause "Winter Boots"')
+    assert reply.card is not None
+    foreign = await bot.handle_decision(world.other_ctx(), reply.card.short_code, approve=True)
+    assert foreign.is_error
+    assert platform.calls == []
