@@ -19,8 +19,14 @@ _HINTS: dict[type[errors.CoreError], str] = {
 def to_text(exc: errors.CoreError) -> str:
     """One friendly line (two with a hint) for any core error."""
     if isinstance(exc, errors.AmbiguousMatch):
+        # The list is the answer; core's one-line message would repeat it.
         options = "\n".join(f"  • {candidate}" for candidate in exc.candidates[:10])
-        return f"{exc.message} Which one did you mean?\n{options}"
+        more = len(exc.candidates) - 10
+        tail = f"\n  … and {more} more" if more > 0 else ""
+        return (
+            f"{len(exc.candidates)} campaigns match. Which one did you mean? "
+            f"Put its name in quotes:\n{options}{tail}"
+        )
     if isinstance(exc, errors.QuotaExceeded):
         return (
             f"You've used all {exc.limit} AI generations this month; "
