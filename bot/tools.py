@@ -153,8 +153,9 @@ async def change_budget(
 
     def describe(name: str, current: Decimal | None) -> tuple[str, dict[str, Any]]:
         target = new_budget(current, amount=amount, percent=percent)
-        was = f" (from {current})" if current is not None else ""
-        return f"Set the daily budget of {name} to {target}{was}", {"daily_budget": str(target)}
+        was = f" (from {current:,.2f})" if current is not None else ""
+        summary = f"Set the daily budget of {name} to {target:,.2f}{was}"
+        return summary, {"daily_budget": str(target)}
 
     return await _propose(
         deps,

@@ -59,7 +59,12 @@ def to_micros(value: Decimal | int | str) -> int:
 
 
 def from_micros(value: int) -> Decimal:
-    return (Decimal(value) / MICROS).quantize(_MICRO_QUANTUM, rounding=ROUND_HALF_EVEN).normalize()
+    """Integer micros back to an exact Decimal without trailing zeros or an exponent."""
+    amount = (Decimal(value) / MICROS).quantize(_MICRO_QUANTUM, rounding=ROUND_HALF_EVEN)
+    normal = amount.normalize()
+    # normalize() writes 120 as 1.2E+2; whole amounts keep plain digits.
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 class Micros(TypeDecorator[Decimal]):
