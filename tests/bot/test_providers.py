@@ -89,7 +89,7 @@ ANTHROPIC_FINAL = {
     "id": "msg_1",
     "type": "message",
     "role": "assistant",
-    "model": "claude-sonnet-4-5",
+    "model": "claude-sonnet-4-6",
     "content": [{"type": "text", "text": "Claude says: 3 campaigns."}],
     "stop_reason": "end_turn",
     "stop_sequence": None,
@@ -136,7 +136,7 @@ async def test_openai_500_falls_back_to_anthropic(
     database: Database, registry: PlatformRegistry, settings: Settings, world: World
 ) -> None:
     settings = llm_settings(
-        settings, llm_model="openai:gpt-4o", llm_fallback_model="anthropic:claude-sonnet-4-5"
+        settings, llm_model="openai:gpt-4o", llm_fallback_model="anthropic:claude-sonnet-4-6"
     )
     with respx.mock(assert_all_called=True) as router:
         primary = router.post(f"{OPENAI}/chat/completions").mock(
@@ -159,7 +159,7 @@ async def test_both_providers_down_is_friendly(
     database: Database, registry: PlatformRegistry, settings: Settings, world: World
 ) -> None:
     settings = llm_settings(
-        settings, llm_model="openai:gpt-4o", llm_fallback_model="anthropic:claude-sonnet-4-5"
+        settings, llm_model="openai:gpt-4o", llm_fallback_model="anthropic:claude-sonnet-4-6"
     )
     with respx.mock() as router:
         router.post(f"{OPENAI}/chat/completions").mock(return_value=httpx.Response(500, json={}))
