@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import httpx
 
 from adapters.base import JSON, HttpAdapter, error_for_status, expires_at, parse_duration
+from adapters.granularity import DailyAndHourlyMetrics
 from adapters.money import exact_in_currency, from_micros, parse_decimal, to_micros
 from core.errors import (
     AuthExpired,
@@ -104,7 +105,7 @@ def _oauth_error(body: JSON, http_status: int) -> PlatformError:
     return error_for_status(http_status, message)
 
 
-class GoogleAdsAdapter(HttpAdapter):
+class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
     """The Google Ads REST API (version and base URL from settings)."""
 
     name = "google"
@@ -265,28 +266,6 @@ class GoogleAdsAdapter(HttpAdapter):
             currency=currency,
         )
 
-    async def get_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        return await self._metrics(account_id, campaign_id, start_date, end_date, access_token)
-
-    async def get_hourly_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        return await self._metrics(
-            account_id, campaign_id, start_date, end_date, access_token, hourly=True
-        )
-
     async def _metrics(
         self,
         account_id: str,
@@ -295,7 +274,7 @@ class GoogleAdsAdapter(HttpAdapter):
         end_date: date,
         access_token: str,
         *,
-        hourly: bool = False,
+        hourly: bool,
     ) -> list[MetricRow]:
         fields = _METRIC_FIELDS + (", segments.hour" if hourly else "")
         where = [

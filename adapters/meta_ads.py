@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import httpx
 
 from adapters.base import JSON, HttpAdapter, error_for_status, expires_at
+from adapters.granularity import DailyAndHourlyMetrics
 from adapters.money import from_meta_minor, parse_decimal, to_meta_minor
 from core.errors import (
     AuthExpired,
@@ -125,7 +126,7 @@ def _conversions(items: list[JSON] | None) -> tuple[str | None, Decimal]:
     return None, Decimal(0)
 
 
-class MetaAdsAdapter(HttpAdapter):
+class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
     """The Meta Marketing API; the token travels as a Bearer header, never in the URL."""
 
     name = "meta"
@@ -277,29 +278,7 @@ class MetaAdsAdapter(HttpAdapter):
             raise PlatformNotFound(f"Meta campaign {campaign_id} is not in {account_id}.")
         return self._campaign(account_id, row, currency)
 
-    async def get_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        return await self._insights(account_id, campaign_id, start_date, end_date, access_token)
-
-    async def get_hourly_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        return await self._insights(
-            account_id, campaign_id, start_date, end_date, access_token, hourly=True
-        )
-
-    async def _insights(
+    async def _metrics(
         self,
         account_id: str,
         campaign_id: str | None,
@@ -307,7 +286,7 @@ class MetaAdsAdapter(HttpAdapter):
         end_date: date,
         token: str,
         *,
-        hourly: bool = False,
+        hourly: bool,
     ) -> list[MetricRow]:
         params: dict[str, Any] = {
             "level": "campaign",

@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.granularity import DailyAndHourlyMetrics
 from adapters.money import exact_in_currency
 from adapters.sandbox_sim import PROFILES, Profile, Revision, campaign_rows
 from core.db import Database
@@ -102,7 +103,7 @@ def _zone(name: str) -> ZoneInfo:
         raise InvalidRequest(f"Unknown time zone {name!r}.") from exc
 
 
-class SandboxAdapter:
+class SandboxAdapter(DailyAndHourlyMetrics):
     """The simulated platform; every call runs in its own short transaction."""
 
     def __init__(
@@ -290,28 +291,6 @@ class SandboxAdapter:
             )
             return [self._campaign(row, account) for row in rows]
 
-    async def get_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        return await self._metrics(account_id, campaign_id, start_date, end_date, access_token)
-
-    async def get_hourly_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        return await self._metrics(
-            account_id, campaign_id, start_date, end_date, access_token, hourly=True
-        )
-
     async def _metrics(
         self,
         account_id: str,
@@ -320,7 +299,7 @@ class SandboxAdapter:
         end_date: date,
         access_token: str,
         *,
-        hourly: bool = False,
+        hourly: bool,
     ) -> list[MetricRow]:
         self._check(access_token)
         if end_date < start_date:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import httpx
 
 from adapters.base import JSON, HttpAdapter, parse_retry_after
+from adapters.granularity import DailyAndHourlyMetrics
 from adapters.money import exact_in_currency, parse_decimal
 from core.errors import (
     AuthExpired,
@@ -67,7 +68,7 @@ def envelope_error(body: JSON, response: httpx.Response) -> PlatformError:
     return InvalidRequest(message)
 
 
-class TikTokAdsAdapter(HttpAdapter):
+class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
     """The TikTok Business API; the token goes in the `Access-Token` header."""
 
     name = "tiktok"
@@ -229,29 +230,7 @@ class TikTokAdsAdapter(HttpAdapter):
                 return campaign
         raise PlatformNotFound(f"No TikTok campaign {campaign_id} in {account_id}.")
 
-    async def get_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        return await self._report(account_id, campaign_id, start_date, end_date, access_token)
-
-    async def get_hourly_metrics(
-        self,
-        account_id: str,
-        campaign_id: str | None,
-        start_date: date,
-        end_date: date,
-        access_token: str,
-    ) -> list[MetricRow]:
-        return await self._report(
-            account_id, campaign_id, start_date, end_date, access_token, hourly=True
-        )
-
-    async def _report(
+    async def _metrics(
         self,
         account_id: str,
         campaign_id: str | None,
@@ -259,7 +238,7 @@ class TikTokAdsAdapter(HttpAdapter):
         end_date: date,
         token: str,
         *,
-        hourly: bool = False,
+        hourly: bool,
     ) -> list[MetricRow]:
         currency = await self._currency(account_id, token)
         time_dimension = "stat_time_hour" if hourly else "stat_time_day"
