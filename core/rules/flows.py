@@ -27,6 +27,7 @@ from core.audit.service import Actor
 from core.base import utcnow
 from core.db import Database, set_tenant
 from core.errors import CoreError
+from core.gc_tuning import relaxed_gc
 from core.ports import PlatformRegistry
 from core.rules.aggregate import fill_totals, last_firings, load_campaigns
 from core.rules.engine import (
@@ -123,6 +124,17 @@ async def evaluate(
     rule_ids: Sequence[uuid.UUID] | None = None,
 ) -> Evaluation:
     """Judge every enabled rule (of all orgs by default) against fresh window aggregates."""
+    with relaxed_gc():
+        return await _evaluate(session=session, now=now, org_id=org_id, rule_ids=rule_ids)
+
+
+async def _evaluate(
+    *,
+    session: AsyncSession,
+    now: datetime | None,
+    org_id: uuid.UUID | None,
+    rule_ids: Sequence[uuid.UUID] | None,
+) -> Evaluation:
     now = now or utcnow()
     started = time.perf_counter()
     rules = await load_rules(session, org_id=org_id, rule_ids=rule_ids)
