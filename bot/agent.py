@@ -81,7 +81,10 @@ async def model_for_org(deps: BotDeps) -> Model | None:
     if settings.llm_budget_model and (primary is None or org.plan in BUDGET_TIERS):
         primary = settings.llm_budget_model
     assert primary is not None
-    return build_chain(primary, settings.llm_fallback_model, settings)
+    key = (primary, settings.llm_fallback_model)
+    if key not in deps.model_cache:
+        deps.model_cache[key] = build_chain(primary, settings.llm_fallback_model, settings)
+    return deps.model_cache[key]
 
 
 def usage_limits(deps: BotDeps) -> UsageLimits:

@@ -40,6 +40,9 @@ class BotDeps:
     workspace: str = ""
     model: Model | None = None
     extras: Extras = field(default_factory=Extras)
+    # Models built from settings, shared across turns: each holds SDK clients and their
+    # connection pools, which must not be rebuilt (and leaked) every message.
+    model_cache: dict[tuple[str, str | None], Model] = field(default_factory=dict)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -64,6 +64,7 @@ class Bot:
         self.registry = registry
         self.settings = settings
         self._model = model
+        self._model_cache: dict[tuple[str, str | None], Model] = {}
 
     def deps(self, ctx: TurnContext) -> BotDeps:
         return BotDeps(
@@ -76,6 +77,7 @@ class Bot:
             conversation_id=ctx.conversation_id,
             workspace=ctx.workspace,
             model=self._model,
+            model_cache=self._model_cache,
         )
 
     async def handle_text(self, ctx: TurnContext, text: str) -> Reply:

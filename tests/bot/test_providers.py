@@ -191,3 +191,20 @@ async def test_budget_model_for_free_tier(
     model = await model_for_org(deps)
     assert model is not None
     assert model.model_name == "gpt-4o-mini"
+
+
+async def test_models_are_built_once_per_bot_not_per_turn(
+    settings: Settings, world: World, database: Database
+) -> None:
+    from bot.agent import model_for_org
+    from bot.engine import Bot
+
+    bot = Bot(
+        database=database,
+        registry=PlatformRegistry(),
+        settings=llm_settings(settings, llm_model="openai:gpt-4o"),
+    )
+    first = await model_for_org(bot.deps(world.ctx()))
+    second = await model_for_org(bot.deps(world.ctx("manager")))
+    assert first is not None
+    assert first is second
