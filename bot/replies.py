@@ -119,8 +119,10 @@ def card_from_action(
     action: PendingAction, *, two_person_rule: bool = False, status_line: str | None = None
 ) -> ApprovalCard:
     """The card every channel shows for a pending (or decided) action."""
-    details = [f"Now: {_state_words(action.before_state)}"] if action.before_state else []
     status = str(getattr(action.status, "value", action.status))
+    # The state the card was shown with is "now" only while the action waits.
+    label = "Now" if status == "pending" else "Before"
+    details = [f"{label}: {_state_words(action.before_state)}"] if action.before_state else []
     return ApprovalCard(
         action_id=str(action.id),
         short_code=action.short_code,

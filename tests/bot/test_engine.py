@@ -133,3 +133,14 @@ async def test_a_card_from_another_org_cannot_be_decided(
     foreign = await bot.handle_decision(world.other_ctx(), reply.card.short_code, approve=True)
     assert foreign.is_error
     assert platform.calls == []
+
+
+async def test_decided_card_shows_the_state_before_not_now(
+    bot: Bot, world: World, platform: FakePlatform
+) -> None:
+    asked = await bot.handle_text(world.ctx(), 'pause "Winter Boots"')
+    assert asked.card is not None
+    assert asked.card.details[0].startswith("Now: active")
+    done = await bot.handle_decision(world.ctx("manager"), asked.card.short_code, approve=True)
+    assert done.card is not None
+    assert done.card.details[0].startswith("Before: active")
