@@ -80,6 +80,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # SQLAlchemy, not the driver, opens transactions (see _begin_immediate).
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        # A deferred transaction that read first and writes later fails at once with
+        # "database is locked" when another connection committed in between (WAL snapshot
+        # conflict; busy_timeout does not apply). Taking the write lock at BEGIN makes
+        # writers queue on busy_timeout instead: the embedded mode serialises its
+        # transactions, which its one-team scale affords.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts.models import AdAccount
@@ -31,6 +33,8 @@ from core.db import set_tenant
 from core.errors import AuthExpired, Conflict, CoreError, PlatformError
 from core.ports import AdPlatform, CampaignChanges, CampaignDraft, MutationResult, PlatformRegistry
 from core.security import crypto
+
+log = logging.getLogger(__name__)
 
 PlatformCall = Callable[[], Awaitable[MutationResult]]
 
@@ -67,9 +71,9 @@ def _access_token(account: AdAccount) -> str:
         return ""
     try:
         return crypto.decrypt(account.access_token_encrypted)
-    except CoreError:
-        raise
     except Exception as exc:
+        # Key handling is the operator's matter (logged here); the chat user just reconnects.
+        log.warning("cannot decrypt the token of ad account %s: %s", account.id, exc)
         raise AuthExpired(
             f"The stored access token of account {account.name!r} cannot be read; reconnect it."
         ) from exc
@@ -224,22 +228,8 @@ async def execute(
     connection) is held across an external call that may take seconds. A crash in between
     leaves the action `approved`; `service.expire_overdue` marks it interrupted later.
     """
-    expected = grant_hash(
-        org_id=action.org_id,
-        kind=action.kind,
-        arguments=action.arguments,
-        before_state=action.before_state,
-    )
-    if expected != action.arguments_hash:
-        message = "the stored arguments no longer match what was approved"
-        await fail(session=session, action=action, actor=actor, reason="integrity", message=message)
-        raise Conflict(f"Not executed: {message}.")
-    campaign_id = uuid.UUID(action.arguments["campaign_id"])
-    campaign = await load_campaign(
-        session=session, org_id=action.org_id, campaign_id=campaign_id, lock=True
-    )
-    if campaign is None or not same_state(campaign_state(campaign), action.before_state):
-        raise await _refuse_stale(session=session, action=action, campaign=campaign, actor=actor)
+    campaign = await _checked_campaign(session=session, action=action, actor=actor)
+    campaign_id = campaign.id
     try:
         call = await _prepare_call(session, action, campaign, registry)
     except CoreError as exc:
@@ -258,16 +248,90 @@ async def execute(
         )
         raise
     await _resume(session, org_id, action)
+    return await _record_outcome(
+        session=session, action=action, campaign_id=campaign_id, mutation=mutation, actor=actor
+    )
+
+
+async def _checked_campaign(
+    *, session: AsyncSession, action: PendingAction, actor: Actor
+) -> Campaign:
+    """Integrity, staleness and in-flight checks, with the campaign row locked."""
+    expected = grant_hash(
+        org_id=action.org_id,
+        kind=action.kind,
+        arguments=action.arguments,
+        before_state=action.before_state,
+    )
+    if expected != action.arguments_hash:
+        message = "the stored arguments no longer match what was approved"
+        await fail(session=session, action=action, actor=actor, reason="integrity", message=message)
+        raise Conflict(f"Not executed: {message}.")
+    campaign_id = uuid.UUID(action.arguments["campaign_id"])
     campaign = await load_campaign(
-        session=session, org_id=org_id, campaign_id=campaign_id, lock=True
+        session=session, org_id=action.org_id, campaign_id=campaign_id, lock=True
+    )
+    if campaign is None or not same_state(campaign_state(campaign), action.before_state):
+        raise await _refuse_stale(session=session, action=action, campaign=campaign, actor=actor)
+    # The lock ends with the claim's commit, before the platform call: an action on the same
+    # campaign still `approved` is in flight, and this one was judged against a state that
+    # is about to change. Checked under the lock, so two approvals cannot both pass.
+    busy = await session.scalar(
+        select(PendingAction.short_code).where(
+            PendingAction.org_id == action.org_id,
+            PendingAction.campaign_id == campaign_id,
+            PendingAction.status == ActionStatus.APPROVED,
+            PendingAction.id != action.id,
+        )
+    )
+    if busy is not None:
+        message = f"action {busy} on this campaign is being executed right now"
+        await fail(session=session, action=action, actor=actor, reason="busy", message=message)
+        raise Conflict(f"Not executed: {message}. Ask again once it is done.")
+    return campaign
+
+
+async def _record_outcome(
+    *,
+    session: AsyncSession,
+    action: PendingAction,
+    campaign_id: uuid.UUID,
+    mutation: MutationResult,
+    actor: Actor,
+) -> DecisionResult:
+    """Write what the platform did; if that fails, the action fails with the platform's answer."""
+    platform_result = mutation.model_dump(mode="json")
+    campaign = await load_campaign(
+        session=session, org_id=action.org_id, campaign_id=campaign_id, lock=True
     )
     if campaign is None:
         message = "the campaign was deleted while the platform executed the action"
-        await fail(session=session, action=action, actor=actor, reason="vanished", message=message)
+        await fail(
+            session=session,
+            action=action,
+            actor=actor,
+            reason="vanished",
+            message=message,
+            extra={"platform": platform_result},
+        )
         raise PlatformError(f"Executed on the platform, but {message}.")
-    return await _record_success(
-        session=session, action=action, campaign=campaign, mutation=mutation, actor=actor
-    )
+    try:
+        async with session.begin_nested():
+            return await _record_success(
+                session=session, action=action, campaign=campaign, mutation=mutation, actor=actor
+            )
+    except CoreError as exc:
+        await session.refresh(action)
+        message = f"executed on the platform, but recording it failed: {exc.message}"
+        await fail(
+            session=session,
+            action=action,
+            actor=actor,
+            reason="record",
+            message=message,
+            extra={"platform": platform_result},
+        )
+        raise PlatformError(f"{message[0].upper()}{message[1:]}.") from exc
 
 
 async def _resume(session: AsyncSession, org_id: uuid.UUID, action: PendingAction) -> None:
