@@ -78,7 +78,7 @@ def register_tools(agent: Agent[BotDeps, str]) -> None:  # noqa: C901 - one shor
         return await _answer(ctx, tools.list_rules(ctx.deps))
 
     @agent.tool
-    async def create_rule(ctx: RunContext[BotDeps], rule: tools.RuleDraft) -> str:
+    async def create_rule(ctx: RunContext[BotDeps], rule: tools.AgentRuleDraft) -> str:
         """Create an automation rule. Conditions are compact text like 'cpa last_3d > 50'."""
         return await _answer(ctx, tools.create_rule(ctx.deps, rule=rule))
 

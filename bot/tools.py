@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.ai_copy import generate
@@ -31,6 +31,7 @@ from core.rules import service as rules
 from core.users.models import User
 
 __all__ = [
+    "AgentRuleDraft",
     "RuleDraft",
     "account_overview",
     "campaign_performance",
@@ -255,6 +256,23 @@ class RuleDraft(BaseModel):
             "mode": self.mode,
             "scope": scope if self.platforms else {"kind": "all"},
         }
+
+
+class AgentRuleDraft(RuleDraft):
+    """What the model may propose: never auto mode, which acts with no human in the loop.
+
+    Core already refuses auto mode to anyone but an admin; this keeps a prompt injection
+    from even asking on an admin's behalf.
+    """
+
+    mode: Literal["notify", "approve", "auto"] = "approve"
+
+    @field_validator("mode")
+    @classmethod
+    def _no_auto(cls, mode: str) -> str:
+        if mode == "auto":
+            raise ValueError("auto mode is set deliberately by an admin, not by the assistant")
+        return mode
 
 
 def rule_from_command(command: RuleAdd) -> RuleDraft:

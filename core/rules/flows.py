@@ -9,6 +9,7 @@ action within guardrails (auto), all in the caller's one org transaction.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections import defaultdict
@@ -20,13 +21,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.approvals import executor as approval_executor
+from core.approvals import flows as approval_flows
 from core.approvals import service as approvals
-from core.approvals.models import ActionStatus, PendingAction
-from core.audit.service import Actor
+from core.approvals.models import PendingAction
 from core.base import utcnow
 from core.db import Database, set_tenant
-from core.errors import CoreError
+from core.errors import CoreError, PermissionDenied, ValidationFailed
 from core.gc_tuning import relaxed_gc
 from core.ports import PlatformRegistry
 from core.rules.aggregate import fill_totals, last_firings, load_campaigns
@@ -40,6 +40,8 @@ from core.rules.engine import (
 )
 from core.rules.models import Alert, Rule
 from core.rules.schemas import RuleSpec, WindowKey, parse_spec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -203,25 +205,36 @@ async def _propose(session: AsyncSession, firing: Firing) -> PendingAction:
 
 
 async def _execute_auto(
-    session: AsyncSession, alert: Alert, pending: PendingAction, registry: PlatformRegistry
+    session: AsyncSession, alert: Alert, firing: Firing, registry: PlatformRegistry
 ) -> None:
-    # The rule itself is the approver, within the guardrails propose() already enforced.
-    pending.status = ActionStatus.APPROVED
-    pending.decided_at = utcnow()
-    pending.decided_via = "rule"
-    await session.flush()
-    source = f"rule:{pending.rule_id}"
-    actor = Actor(org_id=pending.org_id, user_id=None, channel="rule", source=source)
+    """Run an auto-mode action as its own fresh, atomically claimed grant (never a reused one)."""
+    action = firing.action
+    assert action is not None
+    # No savepoint around this: the executor commits mid-way (it never holds a transaction
+    # across the platform call), and its refusals are validated before anything is written.
     try:
-        await approval_executor.execute(
-            session=session, action=pending, registry=registry, actor=actor
+        result = await approval_flows.execute_system_action(
+            session=session,
+            org_id=firing.org_id,
+            kind=action.kind,
+            arguments=dict(action.arguments),
+            summary=f"{action.summary} (rule '{firing.rule_name}')",
+            rule_id=firing.rule_id,
+            registry=registry,
+            campaign_id=firing.campaign_id,
+            before_state=dict(action.before_state),
         )
+    except (ValidationFailed, PermissionDenied) as exc:
+        # A guardrail said no before anything was claimed or sent.
+        alert.action_taken = "refused"
+        alert.message = f"{alert.message} Not acted on: {exc.message}"
     except CoreError as exc:
-        # The executor commits its refusal; the org binding ends with that transaction.
-        await set_tenant(session, pending.org_id)
+        # The executor may have committed its refusal; the org binding ends with that.
+        await set_tenant(session, firing.org_id)
         alert.action_taken = "auto_failed"
-        alert.message = f"{alert.message} Execution failed: {exc.message}"
+        alert.message = f"{alert.message} Not executed: {exc.message}"
     else:
+        alert.pending_action_id = result.action.id
         alert.action_taken = "auto_executed"
     await session.flush()
 
@@ -251,7 +264,7 @@ async def apply_firings(
 ) -> list[Alert]:
     """Write one org's firings: an alert each, plus a pending or executed action per mode."""
     alerts: list[Alert] = []
-    autos: list[tuple[Alert, PendingAction]] = []
+    autos: list[tuple[Alert, Firing]] = []
     for firing in firings:
         if firing.org_id != org_id:
             continue
@@ -260,17 +273,18 @@ async def apply_firings(
         alerts.append(alert)
         if firing.action is None or firing.mode == "notify":
             continue
-        if firing.mode == "auto" and registry is None:
-            # No platforms wired in (e.g. a CLI run): record the intent, change nothing.
-            alert.action_taken = "auto_pending"
+        if firing.mode == "auto":
+            if registry is None:
+                # No platforms wired in (e.g. a CLI run): record the intent, change nothing.
+                alert.action_taken = "auto_pending"
+            else:
+                autos.append((alert, firing))
             continue
-        pending = await _propose_or_refuse(session, firing, alert)
-        if pending is not None and firing.mode == "auto":
-            autos.append((alert, pending))
+        await _propose_or_refuse(session, firing, alert)
     await session.flush()
-    for alert, pending in autos:
+    for alert, firing in autos:
         assert registry is not None
-        await _execute_auto(session, alert, pending, registry)
+        await _execute_auto(session, alert, firing, registry)
     return alerts
 
 
@@ -299,7 +313,9 @@ async def run_cycle(
                 alerts = await apply_firings(
                     session=session, org_id=org_id, firings=firings, registry=registry
                 )
-        except CoreError:
+        except Exception:
+            # One org's failure (a platform outage, a bad row) must not starve the others.
+            log.exception("applying rule firings failed for org %s", org_id)
             report.failed_orgs.append(org_id)
             continue
         report.alerts += len(alerts)

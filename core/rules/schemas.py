@@ -289,6 +289,9 @@ class Action(_Strict):
         return self
 
 
+AUTO_BUDGET_MIN_COOLDOWN_HOURS = 24
+
+
 class Limits(_Strict):
     """Per-scope cooldown and the cumulative cap on budget growth."""
 
@@ -347,6 +350,27 @@ class RuleCreate(_Strict):
         # A notify action has nothing to approve or execute: the mode follows it.
         if self.spec.action.type == "notify" and self.mode != "notify":
             return self.model_copy(update={"mode": "notify"})
+        return self
+
+    @model_validator(mode="after")
+    def _auto_budget_guardrails(self) -> RuleCreate:
+        # Auto mode moves money with no human: budget rules must be rate-limited to one change
+        # a day, and rules that can raise a budget capped against the baseline, or they
+        # could compound every cycle.
+        action = self.spec.action
+        if self.mode != "auto" or action.type not in {"change_budget", "set_budget"}:
+            return self
+        if self.spec.limits.cooldown_hours < AUTO_BUDGET_MIN_COOLDOWN_HOURS:
+            raise ValueError(
+                f"auto budget rules need limits.cooldown_hours >= "
+                f"{AUTO_BUDGET_MIN_COOLDOWN_HOURS} (at most one change a day)"
+            )
+        can_raise = action.type == "set_budget" or (action.percent or 0) > 0
+        if can_raise and self.spec.limits.max_budget_multiple is None:
+            raise ValueError(
+                "auto rules that raise budgets need limits.max_budget_multiple "
+                "(e.g. 2 = never above twice the baseline budget)"
+            )
         return self
 
 

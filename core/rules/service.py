@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audit.service import Actor, record
 from core.base import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied
-from core.rbac import Permission, require
+from core.rbac import Permission, require, role_at_least
 from core.rules.conflicts import find_conflicts
 from core.rules.models import Rule
 from core.rules.schemas import (
@@ -23,7 +23,7 @@ from core.rules.schemas import (
     parse_rule,
     parse_spec,
 )
-from core.users.models import User
+from core.users.models import Role, User
 
 
 @dataclass
@@ -38,6 +38,15 @@ def _authorise(user: User, org_id: uuid.UUID) -> None:
     if user.org_id != org_id:
         raise PermissionDenied("That user belongs to another organization.")
     require(user, Permission.MANAGE_RULES)
+
+
+def _authorise_mode(user: User, mode: str, enabled: bool) -> None:
+    """Only an admin may switch on a rule that acts without approval (auto mode)."""
+    if mode == "auto" and enabled and not role_at_least(user, Role.ADMIN):
+        raise PermissionDenied(
+            f"Only an admin may run a rule in auto mode (it acts without approval); "
+            f"{user.email} is {Role(user.role).value}. Use approve mode instead."
+        )
 
 
 def _snapshot(rule: Rule) -> dict[str, Any]:
@@ -100,6 +109,7 @@ async def create_rule(
     """Validate and save a rule (full or compact form); warns about flapping with others."""
     _authorise(user, org_id)
     parsed = parse_rule(rule_in)
+    _authorise_mode(user, parsed.mode, parsed.enabled)
     name = parsed.name.strip()
     await _name_free(session, org_id, name)
     rule = Rule(
@@ -147,6 +157,7 @@ async def update_rule(
             merged[key] = value
     merged["spec"] = changes.get("spec", spec)
     parsed = parse_rule(merged)
+    _authorise_mode(user, parsed.mode, parsed.enabled)
     await _name_free(session, org_id, parsed.name.strip(), rule.id)
     rule.name, rule.mode, rule.enabled = parsed.name.strip(), parsed.mode, parsed.enabled
     rule.spec = stored_spec(parsed.spec)
@@ -177,6 +188,7 @@ async def set_enabled(
     """Switch a rule on or off; switching on re-checks for conflicts."""
     _authorise(user, org_id)
     rule = await get_rule(session=session, org_id=org_id, rule_ref=rule_ref)
+    _authorise_mode(user, rule.mode, enabled)
     before = _snapshot(rule)
     rule.enabled = enabled
     rule.updated_at = utcnow()

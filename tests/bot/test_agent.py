@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from pydantic_ai import ModelMessagesTypeAdapter
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -242,3 +243,13 @@ async def test_quota_exceeded_names_limit_and_reset(
     assert reply.is_error
     assert "50" in reply.text
     assert "resets on" in reply.text
+
+
+def test_the_assistant_cannot_draft_an_auto_rule() -> None:
+    from pydantic import ValidationError
+
+    from bot.tools import AgentRuleDraft
+
+    with pytest.raises(ValidationError, match="auto mode"):
+        AgentRuleDraft(name="x", conditions=["cpa last_3d > 50"], action="pause", mode="auto")
+    assert AgentRuleDraft(name="x", conditions=["cpa last_3d > 50"]).mode == "approve"

@@ -119,6 +119,7 @@ async def test_auto_mode_refused_by_org_guardrail(session: AsyncSession) -> None
         mode="auto",
         conditions=["roas today > 5"],
         action={"type": "change_budget", "percent": 50},
+        limits={"max_budget_multiple": 2},
     )
     platform = FakePlatform(name="sandbox")
     result = await evaluate(session=session, now=NOW, org_id=organization.id)
@@ -131,3 +132,39 @@ async def test_auto_mode_refused_by_org_guardrail(session: AsyncSession) -> None
     assert alerts[0].action_taken == "refused"
     assert "limit of 10" in alerts[0].message
     assert platform.calls == []
+
+
+async def test_two_auto_rules_on_one_campaign_execute_once_and_never_share_a_grant(
+    session: AsyncSession,
+) -> None:
+    organization = await factories.org(session)
+    acct = await factories.ad_account(session, organization, platform="sandbox")
+    loser = await factories.campaign(session, acct, name="Loser", daily_budget=Decimal(100))
+    await factories.daily_metrics(
+        session, loser, first_day=NOW.date() - timedelta(days=2), days=3, conversions=Decimal(0)
+    )
+    for name in ("No conversions", "Burning cash"):
+        await save_rule(
+            session,
+            organization,
+            name=name,
+            mode="auto",
+            conditions=["spend last_3d > 50"],
+            action={"type": "pause"},
+        )
+    platform = FakePlatform(name="sandbox")
+    result = await evaluate(session=session, now=NOW, org_id=organization.id)
+    alerts = await apply_firings(
+        session=session,
+        org_id=organization.id,
+        firings=result.firings,
+        registry=registry_with(platform),
+    )
+    assert sorted(alert.action_taken or "" for alert in alerts) == ["auto_executed", "auto_failed"]
+    assert [call.method for call in platform.calls] == ["pause_campaign"]
+    executed = next(alert for alert in alerts if alert.action_taken == "auto_executed")
+    action = await session.get(PendingAction, executed.pending_action_id)
+    assert action is not None
+    assert action.status == ActionStatus.EXECUTED  # the executed grant stays undoable
+    await session.refresh(loser)
+    assert loser.status.value == "paused"

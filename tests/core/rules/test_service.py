@@ -148,3 +148,67 @@ async def test_get_update_list_delete(session: AsyncSession) -> None:
         await service.get_rule(session=session, org_id=organization.id, rule_ref="B rule")
     actions = [row.action for row in await list_recent(session=session, org_id=organization.id)]
     assert {"rule.created", "rule.updated", "rule.deleted"} <= set(actions)
+
+
+AUTO_PAUSE = {
+    "name": "Stop the bleeding",
+    "conditions": ["cpa last_3d > 80"],
+    "action": {"type": "pause"},
+    "mode": "auto",
+}
+
+
+async def test_only_admins_switch_on_auto_mode(session: AsyncSession) -> None:
+    organization = await factories.org(session)
+    manager = await factories.user(session, organization, role=Role.MANAGER)
+    admin = await factories.user(session, organization, role=Role.ADMIN)
+    with pytest.raises(PermissionDenied, match="Only an admin"):
+        await service.create_rule(
+            session=session, org_id=organization.id, user=manager, rule_in=AUTO_PAUSE
+        )
+    approve = await service.create_rule(
+        session=session,
+        org_id=organization.id,
+        user=manager,
+        rule_in={**AUTO_PAUSE, "name": "Ask first", "mode": "approve"},
+    )
+    with pytest.raises(PermissionDenied, match="Only an admin"):
+        await service.update_rule(
+            session=session,
+            org_id=organization.id,
+            user=manager,
+            rule_ref=approve.rule.id,
+            changes={"mode": "auto"},
+        )
+    created = await service.create_rule(
+        session=session,
+        org_id=organization.id,
+        user=admin,
+        rule_in={**AUTO_PAUSE, "enabled": False},
+    )
+    with pytest.raises(PermissionDenied, match="Only an admin"):
+        await service.enable_rule(
+            session=session, org_id=organization.id, user=manager, rule_ref=created.rule.id
+        )
+    enabled = await service.enable_rule(
+        session=session, org_id=organization.id, user=admin, rule_ref=created.rule.id
+    )
+    assert enabled.rule.enabled
+
+
+@pytest.mark.parametrize(
+    ("limits", "action", "message"),
+    [
+        ({"cooldown_hours": 1}, {"type": "change_budget", "percent": -10}, "cooldown_hours >= 24"),
+        ({}, {"type": "change_budget", "percent": 20}, "max_budget_multiple"),
+        ({}, {"type": "set_budget", "amount": 90}, "max_budget_multiple"),
+    ],
+)
+async def test_auto_budget_rules_need_a_daily_limit_and_a_cap(
+    session: AsyncSession, limits: dict[str, object], action: dict[str, object], message: str
+) -> None:
+    organization = await factories.org(session)
+    admin = await factories.user(session, organization, role=Role.ADMIN)
+    rule = {**AUTO_PAUSE, "action": action, "limits": limits}
+    with pytest.raises(ValidationFailed, match=message):
+        await service.create_rule(session=session, org_id=organization.id, user=admin, rule_in=rule)
