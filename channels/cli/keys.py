@@ -67,10 +67,16 @@ def rotate_keys(
             f"{report.unreadable} secret(s) could not be decrypted with any configured key; "
             "keep the old keys until this is resolved."
         )
-    console.print(
-        f"[green]Done:[/] {report.rotated} re-encrypted, {report.current} already current. "
-        "Older keys can now be removed from ADPILOT_ENCRYPTION_KEYS."
-    )
+    summary = f"[green]Done:[/] {report.rotated} re-encrypted, {report.current} already current."
+    if report.changed_meanwhile:
+        # Those rows were rewritten by the app during the run, possibly by a process that
+        # still had only the old keys: removing them now could strand those secrets.
+        console.print(
+            f"{summary} {report.changed_meanwhile} secret(s) changed during the run; run "
+            "rotate-keys again before removing older keys."
+        )
+        return
+    console.print(f"{summary} Older keys can now be removed from ADPILOT_ENCRYPTION_KEYS.")
 
 
 def register(app: typer.Typer) -> None:

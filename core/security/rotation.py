@@ -78,6 +78,10 @@ class RotationReport:
     def unreadable(self) -> int:
         return sum(len(column.unreadable) for column in self.columns)
 
+    @property
+    def changed_meanwhile(self) -> int:
+        return sum(column.changed_meanwhile for column in self.columns)
+
 
 async def _rotate_batch(
     session: AsyncSession,
