@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     database_app_role: str = "adpilot_app"
     # The BYPASSRLS role cross-org background jobs use.
     database_worker_role: str = "adpilot_worker"
+    # Their own logins (PostgreSQL). Without them the app logs in as the owner and switches
+    # role at connection start, which a `SET ROLE NONE` in injected SQL could undo.
+    database_app_url: str | None = None
+    database_worker_url: str | None = None
     redis_url: str | None = None
     db_echo: bool = False
 
@@ -118,6 +122,11 @@ class Settings(BaseSettings):
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
+
+    def url_for(self, trust: Literal["app", "worker", "owner"]) -> str:
+        """The URL a trust level logs in with: its own login where configured, else the owner's."""
+        dedicated = {"app": self.database_app_url, "worker": self.database_worker_url}
+        return dedicated.get(trust) or self.database_url
 
     def encryption_key_list(self) -> list[str]:
         """The configured Fernet keys, newest first."""

@@ -49,7 +49,7 @@ def create_engine(
 ) -> AsyncEngine:
     """An engine for the configured database, switched to the role that fits `trust`."""
     settings = settings or get_settings()
-    database_url = url or settings.database_url
+    database_url = url or settings.url_for(trust)
     is_sqlite = make_url(database_url).get_backend_name() == "sqlite"
     if is_sqlite:
         kwargs.setdefault("connect_args", {"timeout": 30})

@@ -127,8 +127,20 @@ def db_url(
     return url
 
 
+def login_url(url: str, role: str) -> str:
+    """The same database, logged in as `role` (trust auth on the test server)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(username=role).render_as_string(hide_password=False)
+
+
 @pytest.fixture
-def settings(db_url: str) -> Settings:
+def settings(db_url: str, backend: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """On PostgreSQL, the production layout: app and worker log in as their own roles."""
+    if backend == "postgresql":
+        monkeypatch.setenv("ADPILOT_DATABASE_APP_URL", login_url(db_url, "adpilot_app"))
+        monkeypatch.setenv("ADPILOT_DATABASE_WORKER_URL", login_url(db_url, "adpilot_worker"))
+        reset_settings_cache()
     return Settings()
 
 

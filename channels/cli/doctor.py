@@ -103,6 +103,19 @@ def check_platforms(settings: Settings) -> list[CheckResult]:
     return results
 
 
+def check_database_logins(settings: Settings) -> list[CheckResult]:
+    """On PostgreSQL, whether the app and worker have logins of their own (see 0002)."""
+    if not settings.is_postgres:
+        return []
+    if settings.database_app_url and settings.database_worker_url:
+        return [CheckResult("database logins", "ok", "app and worker log in as themselves", False)]
+    detail = (
+        "app/worker log in as the owner and switch role; set ADPILOT_DATABASE_APP_URL and "
+        "ADPILOT_DATABASE_WORKER_URL to the adpilot_app / adpilot_worker logins"
+    )
+    return [CheckResult("database logins", "missing", detail, False)]
+
+
 def check_llm(settings: Settings) -> CheckResult:
     if not settings.llm_model:
         return CheckResult(
@@ -123,7 +136,8 @@ def check_secrets(settings: Settings) -> CheckResult:
 
 
 async def run_checks(settings: Settings) -> list[CheckResult]:
-    results = [await check_database(settings), await check_redis(settings), check_secrets(settings)]
+    results = [await check_database(settings), *check_database_logins(settings)]
+    results += [await check_redis(settings), check_secrets(settings)]
     results += check_platforms(settings)
     results += check_channels(settings)
     results.append(check_llm(settings))

@@ -2,7 +2,10 @@
 
 Superusers and table owners bypass RLS, so the web and bot paths run as `adpilot_app`
 (no owner, no superuser, RLS forced); cross-org background jobs run as `adpilot_worker`
-(BYPASSRLS). The migrating role is granted both so that it can `SET ROLE` into them.
+(BYPASSRLS). The migrating role is granted both so that it can `SET ROLE` into them. Both may log in
+(no password is set here: an operator sets one, `ALTER ROLE adpilot_app PASSWORD ...`, and
+points ADPILOT_DATABASE_APP_URL / ADPILOT_DATABASE_WORKER_URL at them); logged in as
+themselves, not even `SET ROLE NONE` leads back to the owner.
 SQLite has no roles: there this revision does nothing.
 
 Revision ID: 0002
@@ -65,15 +68,18 @@ def upgrade() -> None:
         DO $$
         BEGIN
           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{app_role}') THEN
-            CREATE ROLE {app_role} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+            CREATE ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
           END IF;
           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{worker_role}') THEN
-            CREATE ROLE {worker_role} NOLOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE;
+            CREATE ROLE {worker_role} LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE;
           END IF;
         END
         $$;
         """
     )
+    # Roles are cluster-wide and may predate this database: state their attributes anyway.
+    op.execute(f"ALTER ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS")
+    op.execute(f"ALTER ROLE {worker_role} LOGIN NOSUPERUSER BYPASSRLS")
     op.execute(f"GRANT {app_role}, {worker_role} TO CURRENT_USER")
     for role in (app_role, worker_role):
         op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")

@@ -138,3 +138,26 @@ def test_doctor_checks_the_real_redis(tmp_path: Path, redis_url: str) -> None:
     result = adpilot("doctor", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ping answered" in result.stdout
+
+
+@pytest.mark.postgres
+def test_doctor_flags_app_and_worker_without_their_own_logins(pg_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    def login(role: str) -> str:
+        return make_url(pg_url).set(username=role).render_as_string(hide_password=False)
+
+    shared = adpilot("doctor", env={"ADPILOT_DATABASE_URL": pg_url})
+    assert shared.returncode == 0, shared.stdout + shared.stderr
+    assert "database logins" in shared.stdout
+    assert "missing" in shared.stdout
+    own = adpilot(
+        "doctor",
+        env={
+            "ADPILOT_DATABASE_URL": pg_url,
+            "ADPILOT_DATABASE_APP_URL": login("adpilot_app"),
+            "ADPILOT_DATABASE_WORKER_URL": login("adpilot_worker"),
+        },
+    )
+    assert own.returncode == 0, own.stdout + own.stderr
+    assert "log in as themselves" in own.stdout

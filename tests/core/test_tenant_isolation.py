@@ -184,3 +184,33 @@ async def test_every_table_with_org_data_has_forced_rls(pg_settings: Settings) -
         protected = set(rows)
     await owner.dispose()
     assert set(TENANT_TABLES) <= protected
+
+
+def _as_login(url: str, role: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(username=role).render_as_string(hide_password=False)
+
+
+async def test_own_logins_cannot_step_out_of_rls(
+    pg_url: str, two_orgs: tuple[uuid.UUID, uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logged in as adpilot_app itself, even `SET ROLE NONE` leaves RLS in force."""
+    monkeypatch.setenv("ADPILOT_DATABASE_URL", pg_url)
+    monkeypatch.setenv("ADPILOT_DATABASE_APP_URL", _as_login(pg_url, "adpilot_app"))
+    monkeypatch.setenv("ADPILOT_DATABASE_WORKER_URL", _as_login(pg_url, "adpilot_worker"))
+    acme, _ = two_orgs
+    database = Database(Settings())
+    try:
+        async with database.tenant(acme) as session:
+            await session.execute(text("SET ROLE NONE"))
+            user = (await session.execute(text("SELECT current_user"))).scalar_one()
+            names = (await session.execute(text("SELECT name FROM campaigns"))).scalars().all()
+        assert user == "adpilot_app"
+        assert names == ["Acme Summer Sale"]
+        async with database.system() as session:
+            user = (await session.execute(text("SELECT session_user"))).scalar_one()
+            count = (await session.execute(text("SELECT count(*) FROM campaigns"))).scalar_one()
+        assert (user, count) == ("adpilot_worker", 2)
+    finally:
+        await database.dispose()
