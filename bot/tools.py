@@ -175,6 +175,8 @@ async def list_approvals(deps: BotDeps) -> Reply:
 
     async def work(session: AsyncSession, user: User) -> Reply:
         require(user, Permission.VIEW)
+        # The embedded mode has no worker sweeping: settle this org's overdue cards first.
+        await approvals.expire_overdue(session=session, org_id=deps.org_id)
         pending = await approvals.list_pending(session=session, org_id=deps.org_id)
         if not pending:
             return Reply(text="Nothing is waiting for approval.")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -357,19 +357,23 @@ INTERRUPTED_AFTER = timedelta(minutes=15)
 
 
 async def expire_overdue(
-    *, session: AsyncSession, now: datetime | None = None
+    *, session: AsyncSession, now: datetime | None = None, org_id: uuid.UUID | None = None
 ) -> list[PendingAction]:
-    """The worker's cross-org sweep: overdue pending actions expire, interrupted ones fail."""
+    """Overdue pending actions expire, interrupted ones fail: all orgs (the worker) or one."""
     moment = now or utcnow()
+    scope = PendingAction.org_id == org_id if org_id is not None else true()
     expired = await _sweep(
         session,
-        (PendingAction.status == ActionStatus.PENDING) & (PendingAction.expires_at <= moment),
+        scope
+        & (PendingAction.status == ActionStatus.PENDING)
+        & (PendingAction.expires_at <= moment),
         values={"status": ActionStatus.EXPIRED},
         event="expired",
     )
     interrupted = await _sweep(
         session,
-        (PendingAction.status == ActionStatus.APPROVED)
+        scope
+        & (PendingAction.status == ActionStatus.APPROVED)
         & (PendingAction.decided_at <= moment - INTERRUPTED_AFTER),
         values={
             "status": ActionStatus.FAILED,

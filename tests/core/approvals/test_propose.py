@@ -305,3 +305,25 @@ async def test_launch_counts_its_budget_against_the_threshold(session: AsyncSess
         summary="launch",
     )
     assert action.required_role == "admin"  # a launch starts spending 150/day from nothing
+
+
+async def test_an_org_scoped_sweep_leaves_other_orgs_alone(session: AsyncSession) -> None:
+    codes = {}
+    for name in ("Acme", "Globex"):
+        organization = await factories.org(session, name=name)
+        account = await factories.ad_account(session, organization)
+        campaign = await factories.campaign(session, account)
+        action = await service.propose(
+            session=session,
+            org_id=organization.id,
+            kind="pause_campaign",
+            arguments={"campaign_id": str(campaign.id)},
+            summary="Pause",
+        )
+        codes[name] = (organization.id, action)
+    acme_id, acme_action = codes["Acme"]
+    later = utcnow() + timedelta(days=2)
+    swept = await service.expire_overdue(session=session, now=later, org_id=acme_id)
+    assert [action.id for action in swept] == [acme_action.id]
+    await session.refresh(codes["Globex"][1])
+    assert codes["Globex"][1].status is ActionStatus.PENDING
