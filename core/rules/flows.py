@@ -188,41 +188,34 @@ def _alert(firing: Firing) -> Alert:
     )
 
 
-async def _propose(session: AsyncSession, firing: Firing) -> PendingAction:
+def _grant(firing: Firing) -> dict[str, Any]:
+    """What a firing asks core to do, as the keywords propose/execute_system_action take."""
     action = firing.action
     assert action is not None
-    return await approvals.propose(
-        session=session,
-        org_id=firing.org_id,
-        kind=action.kind,
-        arguments=dict(action.arguments),
-        summary=f"{action.summary} (rule '{firing.rule_name}')",
-        rule_id=firing.rule_id,
-        origin_channel="rule",
-        campaign_id=firing.campaign_id,
-        before_state=dict(action.before_state),
-    )
+    return {
+        "org_id": firing.org_id,
+        "kind": action.kind,
+        "arguments": dict(action.arguments),
+        "summary": f"{action.summary} (rule '{firing.rule_name}')",
+        "rule_id": firing.rule_id,
+        "campaign_id": firing.campaign_id,
+        "before_state": dict(action.before_state),
+    }
+
+
+async def _propose(session: AsyncSession, firing: Firing) -> PendingAction:
+    return await approvals.propose(session=session, origin_channel="rule", **_grant(firing))
 
 
 async def _execute_auto(
     session: AsyncSession, alert: Alert, firing: Firing, registry: PlatformRegistry
 ) -> None:
     """Run an auto-mode action as its own fresh, atomically claimed grant (never a reused one)."""
-    action = firing.action
-    assert action is not None
     # No savepoint around this: the executor commits mid-way (it never holds a transaction
     # across the platform call), and its refusals are validated before anything is written.
     try:
         result = await approval_flows.execute_system_action(
-            session=session,
-            org_id=firing.org_id,
-            kind=action.kind,
-            arguments=dict(action.arguments),
-            summary=f"{action.summary} (rule '{firing.rule_name}')",
-            rule_id=firing.rule_id,
-            registry=registry,
-            campaign_id=firing.campaign_id,
-            before_state=dict(action.before_state),
+            session=session, registry=registry, **_grant(firing)
         )
     except (ValidationFailed, PermissionDenied) as exc:
         # A guardrail said no before anything was claimed or sent.
