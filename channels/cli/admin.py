@@ -6,9 +6,8 @@ import typer
 from rich.table import Table
 
 from channels.cli import doctor as doctor_checks
-from channels.cli.runtime import console, fail, load_settings, run
+from channels.cli.runtime import console, fail, load_settings, owner_session, run
 from core import schema
-from core.db import create_engine, session_factory
 from core.orgs import service as orgs
 from core.orgs.models import PlanTier
 from core.users import identity
@@ -40,20 +39,16 @@ def create_org(
     settings = load_settings()
 
     async def body() -> str:
-        engine = create_engine(settings, trust="owner")
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                org = await orgs.create(
-                    session=session,
-                    name=name,
-                    slug=slug,
-                    plan=plan,
-                    timezone=timezone,
-                    currency=currency,
-                )
-                return org.slug
-        finally:
-            await engine.dispose()
+        async with owner_session(settings) as session:
+            org = await orgs.create(
+                session=session,
+                name=name,
+                slug=slug,
+                plan=plan,
+                timezone=timezone,
+                currency=currency,
+            )
+            return org.slug
 
     created = run(body)
     console.print(f"[green]Created organization[/] {name} (slug: [bold]{created}[/])")
@@ -77,20 +72,16 @@ def create_user(
     settings = load_settings()
 
     async def body() -> None:
-        engine = create_engine(settings, trust="owner")
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                organization = await orgs.get_by_slug(session=session, slug=org)
-                await users.create(
-                    session=session,
-                    org_id=organization.id,
-                    email=email,
-                    role=role,
-                    password=password,
-                    name=name,
-                )
-        finally:
-            await engine.dispose()
+        async with owner_session(settings) as session:
+            organization = await orgs.get_by_slug(session=session, slug=org)
+            await users.create(
+                session=session,
+                org_id=organization.id,
+                email=email,
+                role=role,
+                password=password,
+                name=name,
+            )
 
     run(body)
     console.print(f"[green]Created[/] {role.value} {email.strip().lower()} in {org}")
@@ -104,18 +95,12 @@ def link_code(
     settings = load_settings()
 
     async def body() -> str:
-        engine = create_engine(settings, trust="owner")
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                organization = await orgs.get_by_slug(session=session, slug=org)
-                user = await users.get_by_email(
-                    session=session, org_id=organization.id, email=email
-                )
-                return await identity.create_link_code(
-                    session=session, org_id=organization.id, user_id=user.id
-                )
-        finally:
-            await engine.dispose()
+        async with owner_session(settings) as session:
+            organization = await orgs.get_by_slug(session=session, slug=org)
+            user = await users.get_by_email(session=session, org_id=organization.id, email=email)
+            return await identity.create_link_code(
+                session=session, org_id=organization.id, user_id=user.id
+            )
 
     code = run(body)
     minutes = int(identity.CODE_TTL.total_seconds() // 60)

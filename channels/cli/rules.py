@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from channels.cli.runtime import console, load_settings, run
-from core.db import create_engine, session_factory
+from channels.cli.runtime import console, load_settings, owner_session, run
 from core.orgs import service as orgs
 from core.rules import service as rules_service
 from core.rules.backtest import BacktestResult, backtest
@@ -22,14 +21,10 @@ def list_rules(
     settings = load_settings()
 
     async def body() -> list[tuple[Rule, str]]:
-        engine = create_engine(settings, trust="owner")
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                organization = await orgs.get_by_slug(session=session, slug=org)
-                found = await rules_service.list_rules(session=session, org_id=organization.id)
-                return [(rule, rules_service.describe(rule)) for rule in found]
-        finally:
-            await engine.dispose()
+        async with owner_session(settings) as session:
+            organization = await orgs.get_by_slug(session=session, slug=org)
+            found = await rules_service.list_rules(session=session, org_id=organization.id)
+            return [(rule, rules_service.describe(rule)) for rule in found]
 
     found = run(body)
     if not found:
@@ -53,15 +48,9 @@ def backtest_rule(
     settings = load_settings()
 
     async def body() -> BacktestResult:
-        engine = create_engine(settings, trust="owner")
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                organization = await orgs.get_by_slug(session=session, slug=org)
-                return await backtest(
-                    session=session, org_id=organization.id, rule_ref=rule, days=days
-                )
-        finally:
-            await engine.dispose()
+        async with owner_session(settings) as session:
+            organization = await orgs.get_by_slug(session=session, slug=org)
+            return await backtest(session=session, org_id=organization.id, rule_ref=rule, days=days)
 
     result = run(body)
     span = f"{result.first_day} .. {result.last_day}"

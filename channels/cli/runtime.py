@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import ConfigError, Settings, get_settings
+from core.db import create_engine, session_factory
 from core.errors import CoreError
 
 T = TypeVar("T")
@@ -29,6 +32,17 @@ def load_settings() -> Settings:
         return get_settings()
     except ConfigError as exc:
         fail(str(exc), code=2)
+
+
+@asynccontextmanager
+async def owner_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """One transaction as the schema owner (admin commands act across orgs), engine closed after."""
+    engine = create_engine(settings, trust="owner")
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
 
 
 def run(coroutine_fn: Callable[[], Coroutine[Any, Any, T] | Awaitable[T]]) -> T:
