@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from adapters.registry import REAL_PLATFORMS, configured_platforms
 from core import schema
 from core.config import Settings
 from core.db import create_engine
@@ -87,17 +88,10 @@ def check_channels(settings: Settings) -> list[CheckResult]:
 
 
 def check_platforms(settings: Settings) -> list[CheckResult]:
-    platforms = {
-        "google": _configured(
-            settings.google_client_id,
-            settings.google_client_secret,
-            settings.google_developer_token,
-        ),
-        "meta": _configured(settings.meta_app_id, settings.meta_app_secret),
-        "tiktok": _configured(settings.tiktok_app_id, settings.tiktok_app_secret),
-    }
+    configured = configured_platforms(settings)
     results = [CheckResult("platform: sandbox", "ok", "simulated platform", False)]
-    for name, ready in platforms.items():
+    for name in REAL_PLATFORMS:
+        ready = name in configured
         detail = "app credentials set" if ready else "not configured"
         results.append(CheckResult(f"platform: {name}", "ok" if ready else "off", detail, False))
     return results
