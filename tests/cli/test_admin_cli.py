@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from core.security.passwords import verify_password
 from core.users.models import Role, User
+from tests.conftest import login_url
 
 ADPILOT = str(Path(sys.executable).with_name("adpilot"))
 
@@ -142,11 +143,6 @@ def test_doctor_checks_the_real_redis(tmp_path: Path, redis_url: str) -> None:
 
 @pytest.mark.postgres
 def test_doctor_flags_app_and_worker_without_their_own_logins(pg_url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    def login(role: str) -> str:
-        return make_url(pg_url).set(username=role).render_as_string(hide_password=False)
-
     shared = adpilot("doctor", env={"ADPILOT_DATABASE_URL": pg_url})
     assert shared.returncode == 0, shared.stdout + shared.stderr
     assert "database logins" in shared.stdout
@@ -155,8 +151,8 @@ def test_doctor_flags_app_and_worker_without_their_own_logins(pg_url: str) -> No
         "doctor",
         env={
             "ADPILOT_DATABASE_URL": pg_url,
-            "ADPILOT_DATABASE_APP_URL": login("adpilot_app"),
-            "ADPILOT_DATABASE_WORKER_URL": login("adpilot_worker"),
+            "ADPILOT_DATABASE_APP_URL": login_url(pg_url, "adpilot_app"),
+            "ADPILOT_DATABASE_WORKER_URL": login_url(pg_url, "adpilot_worker"),
         },
     )
     assert own.returncode == 0, own.stdout + own.stderr

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from core.config import Settings
 from core.db import Database
 from tests import factories
+from tests.conftest import login_url
 
 pytestmark = pytest.mark.postgres
 
@@ -186,19 +187,13 @@ async def test_every_table_with_org_data_has_forced_rls(pg_settings: Settings) -
     assert set(TENANT_TABLES) <= protected
 
 
-def _as_login(url: str, role: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(username=role).render_as_string(hide_password=False)
-
-
 async def test_own_logins_cannot_step_out_of_rls(
     pg_url: str, two_orgs: tuple[uuid.UUID, uuid.UUID], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Logged in as adpilot_app itself, even `SET ROLE NONE` leaves RLS in force."""
     monkeypatch.setenv("ADPILOT_DATABASE_URL", pg_url)
-    monkeypatch.setenv("ADPILOT_DATABASE_APP_URL", _as_login(pg_url, "adpilot_app"))
-    monkeypatch.setenv("ADPILOT_DATABASE_WORKER_URL", _as_login(pg_url, "adpilot_worker"))
+    monkeypatch.setenv("ADPILOT_DATABASE_APP_URL", login_url(pg_url, "adpilot_app"))
+    monkeypatch.setenv("ADPILOT_DATABASE_WORKER_URL", login_url(pg_url, "adpilot_worker"))
     acme, _ = two_orgs
     database = Database(Settings())
     try:
