@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from adapters.registry import REAL_PLATFORMS, configured_platforms
+from channels.catalog import CHANNELS, channel_status
 from core import schema
 from core.config import Settings
 from core.db import create_engine
@@ -65,25 +66,11 @@ async def check_redis(settings: Settings) -> CheckResult:
     return CheckResult("redis", "ok", "ping answered", True)
 
 
-def _configured(*values: object) -> bool:
-    return all(value not in (None, "") for value in values)
-
-
 def check_channels(settings: Settings) -> list[CheckResult]:
-    channels = {
-        "slack": _configured(settings.slack_bot_token, settings.slack_signing_secret),
-        "telegram": _configured(settings.telegram_bot_token),
-        "whatsapp": _configured(
-            settings.whatsapp_access_token,
-            settings.whatsapp_app_secret,
-            settings.whatsapp_phone_number_id,
-        ),
-        "signal": _configured(settings.signal_api_url, settings.signal_number),
-    }
     results = [CheckResult("channel: console", "ok", "always available (`adpilot chat`)", False)]
-    for name, ready in channels.items():
-        detail = "credentials set" if ready else "not configured"
-        results.append(CheckResult(f"channel: {name}", "ok" if ready else "off", detail, False))
+    for spec in CHANNELS:
+        status = channel_status(spec, settings)
+        results.append(CheckResult(f"channel: {spec.name}", status.state, status.detail, False))
     return results
 
 

@@ -157,3 +157,21 @@ def test_doctor_flags_app_and_worker_without_their_own_logins(pg_url: str) -> No
     )
     assert own.returncode == 0, own.stdout + own.stderr
     assert "log in as themselves" in own.stdout
+
+
+def test_doctor_does_not_call_a_channel_without_code_ok(tmp_path: Path) -> None:
+    env = {
+        "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db",
+        "ADPILOT_TELEGRAM_BOT_TOKEN": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+        "ADPILOT_TELEGRAM_WEBHOOK_SECRET": "s3cret",
+        "ADPILOT_SLACK_BOT_TOKEN": "xoxb-1-2-abc",
+    }
+    adpilot("migrate", env=env)
+    result = adpilot("doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert "down" in lines["channel: telegram"]
+    assert "no telegram channel yet" in lines["channel: telegram"]
+    assert "missing" in lines["channel: slack"]
+    assert "ADPILOT_SLACK_SIGNING_SECRET" in lines["channel: slack"]
+    assert "AAHdqTcv" not in result.stdout

@@ -1,0 +1,1 @@
+"""A channel module that exists but has not declared itself ready."""

@@ -1,0 +1,118 @@
+"""The channel catalog: doctor's channel rows say ok only for complete, valid settings with code."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from channels.catalog import CHANNELS, ChannelSpec, channel_status, has_code
+from core.config import Settings, reset_settings_cache
+
+TELEGRAM_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+SLACK_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
+
+
+def spec(name: str) -> ChannelSpec:
+    return next(channel for channel in CHANNELS if channel.name == name)
+
+
+def settings_with(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    return Settings()
+
+
+def test_every_channel_is_off_without_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_with(monkeypatch)
+    states = {channel.name: channel_status(channel, settings).state for channel in CHANNELS}
+    assert states == {"slack": "off", "telegram": "off", "whatsapp": "off", "signal": "off"}
+
+
+def test_half_configured_channel_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_with(monkeypatch, ADPILOT_TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN)
+    status = channel_status(spec("telegram"), settings)
+    assert (status.state, status.detail) == ("missing", "also set ADPILOT_TELEGRAM_WEBHOOK_SECRET")
+
+
+def test_malformed_values_are_down_and_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_TELEGRAM_BOT_TOKEN="not-a-token-secret-value",
+        ADPILOT_TELEGRAM_WEBHOOK_SECRET="has spaces!",
+    )
+    status = channel_status(spec("telegram"), settings)
+    assert status.state == "down"
+    assert "ADPILOT_TELEGRAM_BOT_TOKEN is not a BotFather token" in status.detail
+    assert "ADPILOT_TELEGRAM_WEBHOOK_SECRET is not 1–256 characters" in status.detail
+    assert "not-a-token-secret-value" not in status.detail
+
+
+@pytest.mark.parametrize(
+    ("name", "env"),
+    [
+        (
+            "slack",
+            {
+                "ADPILOT_SLACK_BOT_TOKEN": "xoxb-1-2-abc",
+                "ADPILOT_SLACK_SIGNING_SECRET": SLACK_SECRET,
+            },
+        ),
+        (
+            "telegram",
+            {
+                "ADPILOT_TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+                "ADPILOT_TELEGRAM_WEBHOOK_SECRET": "s3cret_token-1",
+            },
+        ),
+        (
+            "whatsapp",
+            {
+                "ADPILOT_WHATSAPP_ACCESS_TOKEN": "EAAG-token",
+                "ADPILOT_WHATSAPP_APP_SECRET": "app-secret",
+                "ADPILOT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+                "ADPILOT_WHATSAPP_VERIFY_TOKEN": "verify-me",
+            },
+        ),
+        (
+            "signal",
+            {
+                "ADPILOT_SIGNAL_API_URL": "http://127.0.0.1:8080",
+                "ADPILOT_SIGNAL_NUMBER": "+4915112345678",
+            },
+        ),
+    ],
+)
+def test_valid_settings_without_channel_code_are_not_reported_ok(
+    monkeypatch: pytest.MonkeyPatch, name: str, env: dict[str, str]
+) -> None:
+    settings = settings_with(monkeypatch, **env)
+    status = channel_status(spec(name), settings)
+    assert status.state == "down"
+    assert status.detail == (
+        f"settings are complete, but this version of AdPilot has no {name} channel yet"
+    )
+
+
+def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_SIGNAL_API_URL="http://127.0.0.1:8080",
+        ADPILOT_SIGNAL_NUMBER="+4915112345678",
+    )
+    ready = dataclasses.replace(spec("signal"), module="tests.channels.stub_channels.ready")
+    assert channel_status(ready, settings).state == "ok"
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("tests.channels.stub_channels.ready", True),
+        ("tests.channels.stub_channels.unfinished", False),
+        ("tests.channels.stub_channels.absent", False),
+        ("channels.slack", False),
+    ],
+)
+def test_has_code_needs_a_module_that_declares_itself_ready(module: str, expected: bool) -> None:
+    assert has_code(module) is expected
