@@ -145,7 +145,7 @@ async def _merge_into_empty(rows: list[MetricIn]) -> float:
     try:
         return await _timed_upsert("upsert into empty, merge path", rows)
     finally:
-        upsert_module._copy_fits = direct  # type: ignore[assignment]
+        upsert_module._copy_fits = direct
 
 
 async def _timed_upsert(label: str, rows: list[MetricIn]) -> float:
