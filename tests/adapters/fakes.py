@@ -163,7 +163,12 @@ class FakeMeta:
         )
         router.get(f"{META}/act_{self.account}").mock(
             return_value=httpx.Response(
-                200, json={"currency": self.currency, "id": f"act_{self.account}"}
+                200,
+                json={
+                    "currency": self.currency,
+                    "timezone_name": "Europe/Berlin",
+                    "id": f"act_{self.account}",
+                },
             )
         )
         router.get(f"{META}/act_{self.account}/campaigns").mock(side_effect=self._list)
