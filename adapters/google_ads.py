@@ -9,9 +9,11 @@ from urllib.parse import urlencode
 
 import httpx
 
+from adapters import google_schemas as rows
 from adapters.base import JSON, HttpAdapter, error_for_status, expires_at, parse_duration
 from adapters.granularity import DailyAndHourlyMetrics
-from adapters.money import exact_in_currency, from_micros, parse_decimal, to_micros
+from adapters.money import exact_in_currency, from_micros, to_micros
+from adapters.schemas import validated
 from core.errors import (
     AuthExpired,
     InvalidRequest,
@@ -187,11 +189,12 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
     async def _token(self, form: dict[str, str]) -> TokenSet:
         form = {**form, "client_id": self._client_id(), "client_secret": self._client_secret()}
         body = await self.request_json("POST", self.settings.google_oauth_token_url, data=form)
+        answer = validated(rows.TokenAnswer, body, what="Google's token answer")
         return TokenSet(
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token"),
-            expires_at=expires_at(body.get("expires_in")),
-            scopes=str(body.get("scope") or "").split(),
+            access_token=answer.access_token,
+            refresh_token=answer.refresh_token,
+            expires_at=expires_at(answer.expires_in),
+            scopes=answer.scope.split(),
         )
 
     # --- reads --------------------------------------------------------------------------------
@@ -218,52 +221,54 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
                 "customer.time_zone, customer.manager FROM customer"
             )
             try:
-                rows = await self.search(customer_id, query, access_token=access_token)
+                found = await self.search(customer_id, query, access_token=access_token)
             except (PlatformPermissionDenied, PlatformNotFound):
                 continue  # listed but unreachable without a manager; the rest still work
-            for row in rows:
-                customer = row.get("customer") or {}
-                if customer.get("manager"):
+            for row in found:
+                customer = validated(rows.CustomerRow, row, what="A Google Ads customer").customer
+                if customer.manager:
                     continue
                 accounts.append(
                     PlatformAccount(
-                        external_id=str(customer.get("id") or customer_id),
-                        name=customer.get("descriptiveName") or customer_id,
-                        currency=customer.get("currencyCode") or "USD",
-                        timezone=customer.get("timeZone") or "UTC",
+                        external_id=customer.id,
+                        name=customer.descriptive_name or customer.id,
+                        currency=customer.currency_code,
+                        timezone=customer.time_zone,
                     )
                 )
         return accounts
 
     async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
         query = f"SELECT {_CAMPAIGN_FIELDS} FROM campaign WHERE campaign.status != 'REMOVED'"  # noqa: S608
-        rows = await self.search(account_id, query, access_token=access_token)
-        return [self._campaign(account_id, row) for row in rows]
+        found = await self.search(account_id, query, access_token=access_token)
+        return [self._campaign(account_id, row) for row in found]
 
-    async def _get_campaign_row(self, account_id: str, campaign_id: str, token: str) -> JSON:
+    async def _get_campaign_row(
+        self, account_id: str, campaign_id: str, token: str
+    ) -> rows.CampaignRow:
         if not campaign_id.isdigit():
             raise PlatformNotFound(f"No Google Ads campaign {campaign_id!r}.")
         # GAQL, not SQL: only a digits-checked id is interpolated.
         query = f"SELECT {_CAMPAIGN_FIELDS} FROM campaign WHERE campaign.id = {campaign_id}"  # noqa: S608
-        rows = await self.search(account_id, query, access_token=token)
-        if not rows:
+        found = await self.search(account_id, query, access_token=token)
+        if not found:
             raise PlatformNotFound(f"No Google Ads campaign {campaign_id} in {account_id}.")
-        return rows[0]
+        return validated(rows.CampaignRow, found[0], what="A Google Ads campaign")
 
-    def _campaign(self, account_id: str, row: JSON) -> PlatformCampaign:
-        campaign = row.get("campaign") or {}
-        budget = row.get("campaignBudget") or {}
-        currency = (row.get("customer") or {}).get("currencyCode") or "USD"
-        status: PlatformStatus = _STATUS_IN.get(campaign.get("status", ""), "DRAFT")  # type: ignore[assignment]
-        amount = budget.get("amountMicros")
+    def _campaign(self, account_id: str, row: JSON | rows.CampaignRow) -> PlatformCampaign:
+        if not isinstance(row, rows.CampaignRow):
+            row = validated(rows.CampaignRow, row, what="A Google Ads campaign")
+        campaign = row.campaign
+        status: PlatformStatus = _STATUS_IN.get(campaign.status, "DRAFT")  # type: ignore[assignment]
+        amount = row.campaign_budget.amount_micros
         return PlatformCampaign(
-            external_id=str(campaign.get("id")),
+            external_id=campaign.id,
             account_id=_digits(account_id),
-            name=campaign.get("name") or "",
+            name=campaign.name,
             status=status,
-            objective=campaign.get("advertisingChannelType"),
+            objective=campaign.advertising_channel_type,
             daily_budget=from_micros(amount) if amount is not None else None,
-            currency=currency,
+            currency=row.customer.currency_code,
         )
 
     async def _metrics(
@@ -286,24 +291,30 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
                 raise PlatformNotFound(f"No Google Ads campaign {campaign_id!r}.")
             where.append(f"campaign.id = {campaign_id}")
         query = f"SELECT {fields} FROM campaign WHERE {' AND '.join(where)}"  # noqa: S608
-        rows = await self.search(account_id, query, access_token=access_token)
-        return [self._metric_row(row) for row in rows]
+        found = await self.search(account_id, query, access_token=access_token)
+        return [self._metric_row(row, hourly=hourly) for row in found]
 
     @staticmethod
-    def _metric_row(row: JSON) -> MetricRow:
-        metrics = row.get("metrics") or {}
-        segments = row.get("segments") or {}
-        hour = segments.get("hour")
+    def _metric_row(row: JSON, *, hourly: bool) -> MetricRow:
+        what = "A Google Ads metrics row"
+        parsed: rows.MetricRow
+        hour = None
+        if hourly:
+            by_hour = validated(rows.HourlyMetricRow, row, what=what)
+            parsed, hour = by_hour, by_hour.segments.hour
+        else:
+            parsed = validated(rows.MetricRow, row, what=what)
+        metrics = parsed.metrics
         return MetricRow(
-            campaign_external_id=str((row.get("campaign") or {}).get("id")),
-            day=date.fromisoformat(segments["date"]),
-            hour=int(hour) if hour is not None else None,
-            impressions=int(metrics.get("impressions") or 0),
-            clicks=int(metrics.get("clicks") or 0),
-            spend=from_micros(metrics.get("costMicros") or 0),
-            conversions=parse_decimal(metrics.get("conversions")),
-            conversion_value=parse_decimal(metrics.get("conversionsValue")),
-            currency=(row.get("customer") or {}).get("currencyCode") or "USD",
+            campaign_external_id=parsed.campaign.id,
+            day=parsed.segments.date,
+            hour=hour,
+            impressions=metrics.impressions,
+            clicks=metrics.clicks,
+            spend=from_micros(metrics.cost_micros),
+            conversions=metrics.conversions,
+            conversion_value=metrics.conversions_value,
+            currency=parsed.customer.currency_code,
         )
 
     # --- writes -------------------------------------------------------------------------------
@@ -388,9 +399,8 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         self, account_id: str, campaign_id: str, daily_budget: Decimal, *, access_token: str
     ) -> MutationResult:
         row = await self._get_campaign_row(account_id, campaign_id, access_token)
-        currency = (row.get("customer") or {}).get("currencyCode") or "USD"
-        amount = exact_in_currency(daily_budget, currency)
-        budget_resource = (row.get("campaign") or {}).get("campaignBudget")
+        amount = exact_in_currency(daily_budget, row.customer.currency_code)
+        budget_resource = row.campaign.campaign_budget
         if not budget_resource:
             raise InvalidRequest(f"Google Ads campaign {campaign_id} has no campaign budget.")
         operation = {
