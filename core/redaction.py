@@ -26,17 +26,21 @@ _KEYED = re.compile(
     r"(?P<sep>[\"']?\s*[:=]\s*[\"']?(?:Bearer\s+)?)"
     r"(?P<value>[^\s\"'&,;)}\]]+)"
 )
-# Generic names only count in a query or form (`?secret=`, `&token=`, `&code=`): in prose
-# "secret" and "code" are ordinary words.
+# Generic names only count as `name=value` or as a quoted key (`"secret": "..."`): in prose
+# "secret" and "token" are ordinary words. `code` and `sig` only count in a query or form.
+_BARE_KEYED = re.compile(
+    r"(?i)(?P<key>(?<![A-Za-z0-9_.-])(?:secret|token)|[\"'](?:secret|token)[\"'])"
+    r"(?P<sep>=|\s*:\s*[\"'])(?P<value>[^\s&\"',;)}\]]+)"
+)
 _QUERY_KEYED = re.compile(
-    r"(?i)(?P<key>(?<=[?&])(?:secret|token|code|key|sig|signature))"
-    r"(?P<sep>=)(?P<value>[^\s&\"'#]+)"
+    r"(?i)(?P<key>(?<=[?&])(?:code|sig|signature))(?P<sep>=)(?P<value>[^\s&\"'#]+)"
 )
 _SHAPES = [
     re.compile(r"(?i)(?<![A-Za-z0-9])Bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}"),  # Slack
     re.compile(r"(?<![A-Za-z0-9])xapp-[A-Za-z0-9-]{10,}"),  # Slack app-level
-    re.compile(r"(?<![A-Za-z0-9:])\d{5,12}:[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"),  # Telegram bot
+    # Telegram bot token, also inside its URL (`/bot123456:AA.../getMe`).
+    re.compile(r"(?<![0-9:])\d{5,12}:[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"),
     re.compile(r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"),  # Stripe keys
     re.compile(r"(?<![A-Za-z0-9])whsec_[A-Za-z0-9+/=]{8,}"),  # Stripe webhook secret
     re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=-])"),  # Fernet key
@@ -62,6 +66,7 @@ def _keep_key(match: re.Match[str]) -> str:
 def redact(text: str) -> str:
     """`text` with every secret shape replaced by [REDACTED]; other text is left as it was."""
     text = _KEYED.sub(_keep_key, text)
+    text = _BARE_KEYED.sub(_keep_key, text)
     text = _QUERY_KEYED.sub(_keep_key, text)
     for shape in _SHAPES:
         text = shape.sub(REDACTED, text)
