@@ -10,18 +10,15 @@ from urllib.parse import urlencode
 import httpx
 
 from adapters import google_schemas as rows
-from adapters.base import JSON, HttpAdapter, error_for_status, expires_at, parse_duration
+from adapters.base import JSON, HttpAdapter, expires_at
+from adapters.google_errors import oauth_error, status_error
 from adapters.granularity import DailyAndHourlyMetrics
 from adapters.money import exact_in_currency, from_micros, to_micros
 from adapters.schemas import validated
 from core.errors import (
-    AuthExpired,
     InvalidRequest,
-    PlatformError,
     PlatformNotFound,
     PlatformPermissionDenied,
-    PlatformUnavailable,
-    RateLimited,
 )
 from core.ports import (
     CampaignChanges,
@@ -37,15 +34,6 @@ from core.ports import (
 SCOPE = "https://www.googleapis.com/auth/adwords"
 _STATUS_IN = {"ENABLED": "ACTIVE", "PAUSED": "PAUSED", "REMOVED": "ARCHIVED"}
 _STATUS_OUT = {"ACTIVE": "ENABLED", "PAUSED": "PAUSED", "ARCHIVED": "REMOVED"}
-_RETRYABLE_STATUS = {"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"}
-_STATUS_ERRORS: dict[str, type[PlatformError]] = {
-    "UNAUTHENTICATED": AuthExpired,
-    "PERMISSION_DENIED": PlatformPermissionDenied,
-    "NOT_FOUND": PlatformNotFound,
-    "INVALID_ARGUMENT": InvalidRequest,
-    "FAILED_PRECONDITION": InvalidRequest,
-}
-
 _CAMPAIGN_FIELDS = (
     "customer.currency_code, campaign.id, campaign.name, campaign.status, "
     "campaign.advertising_channel_type, campaign.campaign_budget, campaign_budget.amount_micros"
@@ -61,50 +49,6 @@ def _digits(customer_id: str) -> str:
     if not digits.isdigit():
         raise InvalidRequest(f"Not a Google Ads customer id: {customer_id!r}.")
     return digits
-
-
-def _retry_delay(failure: JSON) -> float | None:
-    """The longest retryDelay in a google.rpc.Status (QuotaErrorDetails or RetryInfo)."""
-    delays: list[float] = []
-    for detail in failure.get("details") or []:
-        delay = parse_duration(detail.get("retryDelay"))
-        if delay is not None:
-            delays.append(delay)
-        for error in detail.get("errors") or []:
-            quota = (error.get("details") or {}).get("quotaErrorDetails") or {}
-            delay = parse_duration(quota.get("retryDelay"))
-            if delay is not None:
-                delays.append(delay)
-    return max(delays) if delays else None
-
-
-def _first_message(failure: JSON) -> str:
-    for detail in failure.get("details") or []:
-        for error in detail.get("errors") or []:
-            if error.get("message"):
-                return str(error["message"])
-    return str(failure.get("message") or "Google Ads request failed.")
-
-
-def status_error(failure: JSON, http_status: int) -> PlatformError:
-    """Map a google.rpc.Status body to the neutral error."""
-    status = str(failure.get("status") or "")
-    message = f"Google Ads: {_first_message(failure)}"
-    if status == "RESOURCE_EXHAUSTED" or http_status == 429:
-        return RateLimited(message, retry_after=_retry_delay(failure) or 60.0)
-    if status in _RETRYABLE_STATUS:
-        return PlatformUnavailable(message, retry_after=_retry_delay(failure))
-    if status in _STATUS_ERRORS:
-        return _STATUS_ERRORS[status](message)
-    return error_for_status(http_status, message)
-
-
-def _oauth_error(body: JSON, http_status: int) -> PlatformError:
-    code = str(body.get("error"))
-    message = f"Google OAuth: {code}: {body.get('error_description', '')}".strip()
-    if code == "invalid_grant":
-        return AuthExpired(message)
-    return error_for_status(http_status, message)
 
 
 class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
@@ -130,7 +74,7 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             raise status_error(body["error"], response.status_code)
         if isinstance(body, dict) and isinstance(body.get("error"), str):
-            raise _oauth_error(body, response.status_code)
+            raise oauth_error(body, response.status_code)
         super().raise_for_response(response)
 
     def _raise_partial_failure(self, response: httpx.Response) -> None:

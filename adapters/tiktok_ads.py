@@ -10,26 +10,25 @@ from urllib.parse import urlencode
 
 import httpx
 
-from adapters.base import JSON, HttpAdapter, parse_retry_after
+from adapters.base import JSON, HttpAdapter
 from adapters.granularity import DailyAndHourlyMetrics
-from adapters.money import exact_in_currency, parse_decimal
+from adapters.money import exact_in_currency
 from adapters.schemas import validated
+from adapters.tiktok_errors import envelope_error
 from adapters.tiktok_schemas import (
     REPORT_METRICS,
     AccessTokenData,
     AdvertiserInfo,
     AuthorizedAdvertiser,
+    Campaign,
     DailyReportRow,
     HourlyReportRow,
 )
 from core.errors import (
     AuthExpired,
     InvalidRequest,
-    PlatformError,
     PlatformNotFound,
-    PlatformPermissionDenied,
     PlatformUnavailable,
-    RateLimited,
 )
 from core.ports import (
     CampaignChanges,
@@ -42,38 +41,9 @@ from core.ports import (
     TokenSet,
 )
 
-RATE_LIMIT_CODE = 40100
-# 40105 is documented as a missing/invalid token; 40102 and 40104 appear in SDK enums as
-# expired/empty tokens (unverified). All mean the advertiser has to reconnect.
-_TOKEN_CODES = {40102, 40104, 40105}
-_CODE_ERRORS: dict[int, type[PlatformError]] = {
-    40001: PlatformPermissionDenied,
-    40002: InvalidRequest,
-    40007: PlatformNotFound,
-    40101: InvalidRequest,
-    40110: InvalidRequest,
-}
-DEFAULT_RATE_LIMIT_WAIT = 1.0
 MAX_PAGES = 1000
 PAGE_SIZE = 1000
 _STATUS_IN = {"ENABLE": "ACTIVE", "DISABLE": "PAUSED", "DELETE": "ARCHIVED"}
-
-
-def envelope_error(body: JSON, response: httpx.Response) -> PlatformError:
-    """Map a non-zero TikTok `code` to the neutral error."""
-    code = int(body.get("code") or 0)
-    message = f"TikTok error {code}: {body.get('message', '')} (request {body.get('request_id')})"
-    if code == RATE_LIMIT_CODE:
-        reset = parse_retry_after(response.headers.get("X-RateLimit-Reset"))
-        wait = parse_retry_after(response.headers.get("Retry-After")) or reset
-        return RateLimited(message, retry_after=wait or DEFAULT_RATE_LIMIT_WAIT)
-    if code in _TOKEN_CODES:
-        return AuthExpired(message)
-    if code in _CODE_ERRORS:
-        return _CODE_ERRORS[code](message)
-    if 50000 <= code <= 59999:
-        return PlatformUnavailable(message)
-    return InvalidRequest(message)
 
 
 class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
@@ -225,17 +195,17 @@ class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
 
     @staticmethod
     def _campaign(account_id: str, row: JSON, currency: str) -> PlatformCampaign:
-        status: PlatformStatus = _STATUS_IN.get(row.get("operation_status", ""), "DRAFT")  # type: ignore[assignment]
-        budget = row.get("budget")
-        mode = row.get("budget_mode")
-        has_budget = budget not in (None, 0, "0") and mode != "BUDGET_MODE_INFINITE"
-        amount = parse_decimal(budget) if has_budget else None
+        campaign = validated(Campaign, row, what="A TikTok campaign")
+        status: PlatformStatus = _STATUS_IN.get(campaign.operation_status, "DRAFT")  # type: ignore[assignment]
+        budget, mode = campaign.budget, campaign.budget_mode
+        has_budget = budget is not None and budget != 0 and mode != "BUDGET_MODE_INFINITE"
+        amount = budget if has_budget else None
         return PlatformCampaign(
-            external_id=str(row["campaign_id"]),
+            external_id=campaign.campaign_id,
             account_id=account_id,
-            name=row.get("campaign_name") or "",
+            name=campaign.campaign_name,
             status=status,
-            objective=row.get("objective_type"),
+            objective=campaign.objective_type,
             daily_budget=amount if mode == "BUDGET_MODE_DAY" else None,
             lifetime_budget=amount if mode == "BUDGET_MODE_TOTAL" else None,
             currency=currency,

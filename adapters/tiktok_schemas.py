@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field
 
 from adapters.schemas import (
     CurrencyCode,
+    Figure,
     NonEmpty,
     PlatformId,
     PlatformRow,
@@ -110,6 +111,17 @@ class AuthorizedAdvertiser(PlatformRow):
     """One item of /oauth2/advertiser/get/."""
 
     advertiser_id: PlatformId
+
+
+class Campaign(PlatformRow):
+    """An item of /campaign/get/; `budget` is in the advertiser currency's major unit."""
+
+    campaign_id: PlatformId
+    campaign_name: str = ""
+    operation_status: str = ""
+    objective_type: str | None = None
+    budget: Figure | None = None
+    budget_mode: str | None = None
 
 
 class AccessTokenData(PlatformRow):

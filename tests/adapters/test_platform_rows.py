@@ -220,3 +220,52 @@ async def test_google_customer_without_currency_is_not_listed_as_usd(google, rou
     router.post(GOOGLE_SEARCH).mock(return_value=_answer("google/customer_no_currency.json"))
     with pytest.raises(PlatformSchemaError, match=r"customer\.currencyCode: Field required"):
         await google.list_accounts(access_token="t")
+
+
+# --- campaign listings ------------------------------------------------------------------------
+
+
+async def test_campaign_rows_without_an_id_are_schema_errors(tiktok, meta, google, router) -> None:
+    router.get(TIKTOK_INFO).mock(return_value=_answer("tiktok/advertiser_info.json"))
+    router.get(f"{TIKTOK}/campaign/get/").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "code": 0,
+                "message": "OK",
+                "request_id": "r",
+                "data": {
+                    "list": [{"campaign_name": "Spark", "operation_status": "ENABLE"}],
+                    "page_info": {"page": 1, "page_size": 1000, "total_number": 1, "total_page": 1},
+                },
+            },
+        )
+    )
+    router.get(META_ACCOUNT).mock(return_value=_answer("meta/account_usd.json"))
+    router.get(f"{META}/act_555/campaigns").mock(
+        return_value=httpx.Response(
+            200, json={"data": [{"name": "Prospecting", "status": "ACTIVE"}], "paging": {}}
+        )
+    )
+    router.post(GOOGLE_SEARCH).mock(
+        return_value=httpx.Response(
+            200,
+            json=[
+                {
+                    "results": [
+                        {
+                            "customer": {"currencyCode": "USD"},
+                            "campaign": {"name": "Brand", "status": "ENABLED"},
+                        }
+                    ],
+                    "requestId": "c1",
+                }
+            ],
+        )
+    )
+    with pytest.raises(PlatformSchemaError, match="campaign_id: Field required"):
+        await tiktok.list_campaigns("7000001", access_token="tok")
+    with pytest.raises(PlatformSchemaError, match="id: Field required"):
+        await meta.list_campaigns("555", access_token="tok")
+    with pytest.raises(PlatformSchemaError, match=r"campaign\.id: Field required"):
+        await google.list_campaigns("1234567890", access_token="t")
