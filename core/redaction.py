@@ -23,7 +23,7 @@ _KEY_NAMES = (
 )
 _KEYED = re.compile(
     rf"(?i)(?P<key>(?<![A-Za-z0-9])(?:{_KEY_NAMES})(?![A-Za-z0-9]))"
-    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?(?:Bearer\s+)?)"
+    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?(?:(?:Bearer|Basic|Token)\s+)?)"
     r"(?P<value>[^\s\"'&,;)}\]]+)"
 )
 # Generic names only count as `name=value` or as a quoted key (`"secret": "..."`): in prose

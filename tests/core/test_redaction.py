@@ -58,6 +58,7 @@ FERNET_TOKEN = Fernet(FERNET_KEY.encode()).encrypt(b"refresh-token").decode()
         ('body {"app_id": "7123", "secret": "f3e2d1c0", "auth_code": "c0ffee"}', "f3e2d1c0"),
         ('body {"app_id": "7123", "secret": "f3e2d1c0", "auth_code": "c0ffee"}', "c0ffee"),
         ("cache token=abc123def", "abc123def"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
     ],
 )
 def test_secret_shapes_are_redacted(text: str, secret: str) -> None:
