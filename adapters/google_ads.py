@@ -9,17 +9,16 @@ from urllib.parse import urlencode
 
 import httpx
 
-from adapters.base import JSON, HttpAdapter, error_for_status, expires_at, parse_duration
+from adapters import google_schemas as rows
+from adapters.base import JSON, HttpAdapter, expires_at
+from adapters.google_errors import oauth_error, status_error
 from adapters.granularity import DailyAndHourlyMetrics
-from adapters.money import exact_in_currency, from_micros, parse_decimal, to_micros
+from adapters.money import exact_in_currency, from_micros, to_micros
+from adapters.schemas import validated
 from core.errors import (
-    AuthExpired,
     InvalidRequest,
-    PlatformError,
     PlatformNotFound,
     PlatformPermissionDenied,
-    PlatformUnavailable,
-    RateLimited,
 )
 from core.ports import (
     CampaignChanges,
@@ -35,15 +34,6 @@ from core.ports import (
 SCOPE = "https://www.googleapis.com/auth/adwords"
 _STATUS_IN = {"ENABLED": "ACTIVE", "PAUSED": "PAUSED", "REMOVED": "ARCHIVED"}
 _STATUS_OUT = {"ACTIVE": "ENABLED", "PAUSED": "PAUSED", "ARCHIVED": "REMOVED"}
-_RETRYABLE_STATUS = {"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"}
-_STATUS_ERRORS: dict[str, type[PlatformError]] = {
-    "UNAUTHENTICATED": AuthExpired,
-    "PERMISSION_DENIED": PlatformPermissionDenied,
-    "NOT_FOUND": PlatformNotFound,
-    "INVALID_ARGUMENT": InvalidRequest,
-    "FAILED_PRECONDITION": InvalidRequest,
-}
-
 _CAMPAIGN_FIELDS = (
     "customer.currency_code, campaign.id, campaign.name, campaign.status, "
     "campaign.advertising_channel_type, campaign.campaign_budget, campaign_budget.amount_micros"
@@ -59,50 +49,6 @@ def _digits(customer_id: str) -> str:
     if not digits.isdigit():
         raise InvalidRequest(f"Not a Google Ads customer id: {customer_id!r}.")
     return digits
-
-
-def _retry_delay(failure: JSON) -> float | None:
-    """The longest retryDelay in a google.rpc.Status (QuotaErrorDetails or RetryInfo)."""
-    delays: list[float] = []
-    for detail in failure.get("details") or []:
-        delay = parse_duration(detail.get("retryDelay"))
-        if delay is not None:
-            delays.append(delay)
-        for error in detail.get("errors") or []:
-            quota = (error.get("details") or {}).get("quotaErrorDetails") or {}
-            delay = parse_duration(quota.get("retryDelay"))
-            if delay is not None:
-                delays.append(delay)
-    return max(delays) if delays else None
-
-
-def _first_message(failure: JSON) -> str:
-    for detail in failure.get("details") or []:
-        for error in detail.get("errors") or []:
-            if error.get("message"):
-                return str(error["message"])
-    return str(failure.get("message") or "Google Ads request failed.")
-
-
-def status_error(failure: JSON, http_status: int) -> PlatformError:
-    """Map a google.rpc.Status body to the neutral error."""
-    status = str(failure.get("status") or "")
-    message = f"Google Ads: {_first_message(failure)}"
-    if status == "RESOURCE_EXHAUSTED" or http_status == 429:
-        return RateLimited(message, retry_after=_retry_delay(failure) or 60.0)
-    if status in _RETRYABLE_STATUS:
-        return PlatformUnavailable(message, retry_after=_retry_delay(failure))
-    if status in _STATUS_ERRORS:
-        return _STATUS_ERRORS[status](message)
-    return error_for_status(http_status, message)
-
-
-def _oauth_error(body: JSON, http_status: int) -> PlatformError:
-    code = str(body.get("error"))
-    message = f"Google OAuth: {code}: {body.get('error_description', '')}".strip()
-    if code == "invalid_grant":
-        return AuthExpired(message)
-    return error_for_status(http_status, message)
 
 
 class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
@@ -128,7 +74,7 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             raise status_error(body["error"], response.status_code)
         if isinstance(body, dict) and isinstance(body.get("error"), str):
-            raise _oauth_error(body, response.status_code)
+            raise oauth_error(body, response.status_code)
         super().raise_for_response(response)
 
     def _raise_partial_failure(self, response: httpx.Response) -> None:
@@ -187,11 +133,12 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
     async def _token(self, form: dict[str, str]) -> TokenSet:
         form = {**form, "client_id": self._client_id(), "client_secret": self._client_secret()}
         body = await self.request_json("POST", self.settings.google_oauth_token_url, data=form)
+        answer = validated(rows.TokenAnswer, body, what="Google's token answer")
         return TokenSet(
-            access_token=body["access_token"],
-            refresh_token=body.get("refresh_token"),
-            expires_at=expires_at(body.get("expires_in")),
-            scopes=str(body.get("scope") or "").split(),
+            access_token=answer.access_token,
+            refresh_token=answer.refresh_token,
+            expires_at=expires_at(answer.expires_in),
+            scopes=answer.scope.split(),
         )
 
     # --- reads --------------------------------------------------------------------------------
@@ -218,52 +165,54 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
                 "customer.time_zone, customer.manager FROM customer"
             )
             try:
-                rows = await self.search(customer_id, query, access_token=access_token)
+                found = await self.search(customer_id, query, access_token=access_token)
             except (PlatformPermissionDenied, PlatformNotFound):
                 continue  # listed but unreachable without a manager; the rest still work
-            for row in rows:
-                customer = row.get("customer") or {}
-                if customer.get("manager"):
+            for row in found:
+                customer = validated(rows.CustomerRow, row, what="A Google Ads customer").customer
+                if customer.manager:
                     continue
                 accounts.append(
                     PlatformAccount(
-                        external_id=str(customer.get("id") or customer_id),
-                        name=customer.get("descriptiveName") or customer_id,
-                        currency=customer.get("currencyCode") or "USD",
-                        timezone=customer.get("timeZone") or "UTC",
+                        external_id=customer.id,
+                        name=customer.descriptive_name or customer.id,
+                        currency=customer.currency_code,
+                        timezone=customer.time_zone,
                     )
                 )
         return accounts
 
     async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
         query = f"SELECT {_CAMPAIGN_FIELDS} FROM campaign WHERE campaign.status != 'REMOVED'"  # noqa: S608
-        rows = await self.search(account_id, query, access_token=access_token)
-        return [self._campaign(account_id, row) for row in rows]
+        found = await self.search(account_id, query, access_token=access_token)
+        return [self._campaign(account_id, row) for row in found]
 
-    async def _get_campaign_row(self, account_id: str, campaign_id: str, token: str) -> JSON:
+    async def _get_campaign_row(
+        self, account_id: str, campaign_id: str, token: str
+    ) -> rows.CampaignRow:
         if not campaign_id.isdigit():
             raise PlatformNotFound(f"No Google Ads campaign {campaign_id!r}.")
         # GAQL, not SQL: only a digits-checked id is interpolated.
         query = f"SELECT {_CAMPAIGN_FIELDS} FROM campaign WHERE campaign.id = {campaign_id}"  # noqa: S608
-        rows = await self.search(account_id, query, access_token=token)
-        if not rows:
+        found = await self.search(account_id, query, access_token=token)
+        if not found:
             raise PlatformNotFound(f"No Google Ads campaign {campaign_id} in {account_id}.")
-        return rows[0]
+        return validated(rows.CampaignRow, found[0], what="A Google Ads campaign")
 
-    def _campaign(self, account_id: str, row: JSON) -> PlatformCampaign:
-        campaign = row.get("campaign") or {}
-        budget = row.get("campaignBudget") or {}
-        currency = (row.get("customer") or {}).get("currencyCode") or "USD"
-        status: PlatformStatus = _STATUS_IN.get(campaign.get("status", ""), "DRAFT")  # type: ignore[assignment]
-        amount = budget.get("amountMicros")
+    def _campaign(self, account_id: str, row: JSON | rows.CampaignRow) -> PlatformCampaign:
+        if not isinstance(row, rows.CampaignRow):
+            row = validated(rows.CampaignRow, row, what="A Google Ads campaign")
+        campaign = row.campaign
+        status: PlatformStatus = _STATUS_IN.get(campaign.status, "DRAFT")  # type: ignore[assignment]
+        amount = row.campaign_budget.amount_micros
         return PlatformCampaign(
-            external_id=str(campaign.get("id")),
+            external_id=campaign.id,
             account_id=_digits(account_id),
-            name=campaign.get("name") or "",
+            name=campaign.name,
             status=status,
-            objective=campaign.get("advertisingChannelType"),
+            objective=campaign.advertising_channel_type,
             daily_budget=from_micros(amount) if amount is not None else None,
-            currency=currency,
+            currency=row.customer.currency_code,
         )
 
     async def _metrics(
@@ -286,24 +235,30 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
                 raise PlatformNotFound(f"No Google Ads campaign {campaign_id!r}.")
             where.append(f"campaign.id = {campaign_id}")
         query = f"SELECT {fields} FROM campaign WHERE {' AND '.join(where)}"  # noqa: S608
-        rows = await self.search(account_id, query, access_token=access_token)
-        return [self._metric_row(row) for row in rows]
+        found = await self.search(account_id, query, access_token=access_token)
+        return [self._metric_row(row, hourly=hourly) for row in found]
 
     @staticmethod
-    def _metric_row(row: JSON) -> MetricRow:
-        metrics = row.get("metrics") or {}
-        segments = row.get("segments") or {}
-        hour = segments.get("hour")
+    def _metric_row(row: JSON, *, hourly: bool) -> MetricRow:
+        what = "A Google Ads metrics row"
+        parsed: rows.MetricRow
+        hour = None
+        if hourly:
+            by_hour = validated(rows.HourlyMetricRow, row, what=what)
+            parsed, hour = by_hour, by_hour.segments.hour
+        else:
+            parsed = validated(rows.MetricRow, row, what=what)
+        metrics = parsed.metrics
         return MetricRow(
-            campaign_external_id=str((row.get("campaign") or {}).get("id")),
-            day=date.fromisoformat(segments["date"]),
-            hour=int(hour) if hour is not None else None,
-            impressions=int(metrics.get("impressions") or 0),
-            clicks=int(metrics.get("clicks") or 0),
-            spend=from_micros(metrics.get("costMicros") or 0),
-            conversions=parse_decimal(metrics.get("conversions")),
-            conversion_value=parse_decimal(metrics.get("conversionsValue")),
-            currency=(row.get("customer") or {}).get("currencyCode") or "USD",
+            campaign_external_id=parsed.campaign.id,
+            day=parsed.segments.date,
+            hour=hour,
+            impressions=metrics.impressions,
+            clicks=metrics.clicks,
+            spend=from_micros(metrics.cost_micros),
+            conversions=metrics.conversions,
+            conversion_value=metrics.conversions_value,
+            currency=parsed.customer.currency_code,
         )
 
     # --- writes -------------------------------------------------------------------------------
@@ -388,9 +343,8 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         self, account_id: str, campaign_id: str, daily_budget: Decimal, *, access_token: str
     ) -> MutationResult:
         row = await self._get_campaign_row(account_id, campaign_id, access_token)
-        currency = (row.get("customer") or {}).get("currencyCode") or "USD"
-        amount = exact_in_currency(daily_budget, currency)
-        budget_resource = (row.get("campaign") or {}).get("campaignBudget")
+        amount = exact_in_currency(daily_budget, row.customer.currency_code)
+        budget_resource = row.campaign.campaign_budget
         if not budget_resource:
             raise InvalidRequest(f"Google Ads campaign {campaign_id} has no campaign budget.")
         operation = {

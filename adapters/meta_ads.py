@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -11,15 +10,22 @@ from urllib.parse import urlencode
 
 import httpx
 
-from adapters.base import JSON, HttpAdapter, error_for_status, expires_at
+from adapters.base import JSON, HttpAdapter, expires_at
 from adapters.granularity import DailyAndHourlyMetrics
-from adapters.money import from_meta_minor, parse_decimal, to_meta_minor
+from adapters.meta_errors import BUDGET_THROTTLE_WAIT, MetaThrottled, graph_error
+from adapters.meta_schemas import (
+    AccountCurrency,
+    AdAccount,
+    Campaign,
+    HourlyInsightsRow,
+    InsightsRow,
+    TokenAnswer,
+)
+from adapters.money import from_meta_minor, to_meta_minor
+from adapters.schemas import validated
 from core.errors import (
-    AuthExpired,
     InvalidRequest,
-    PlatformError,
     PlatformNotFound,
-    PlatformPermissionDenied,
     PlatformUnavailable,
     RateLimited,
 )
@@ -35,80 +41,9 @@ from core.ports import (
 )
 
 SCOPES = "ads_management,ads_read,business_management"
-_THROTTLE_CODES = {4, 17, 32, 613, *range(80000, 80015)}
-_TOKEN_CODES = {190, 102}
-_TRANSIENT_CODES = {1, 2}
-# Budget changes beyond 4 per ad set per hour are blocked for an hour (code 17).
-BUDGET_THROTTLE_WAIT = 3600.0
-DEFAULT_THROTTLE_WAIT = 300.0
 MAX_PAGES = 1000
-# The first action type present counts as "conversions"; the kinds overlap, so never add them up.
-CONVERSION_ACTIONS = (
-    "omni_purchase",
-    "purchase",
-    "offsite_conversion.fb_pixel_purchase",
-    "lead",
-    "onsite_conversion.lead_grouped",
-    "offsite_conversion.fb_pixel_lead",
-    "complete_registration",
-    "mobile_app_install",
-)
 _STATUS_IN = {"ACTIVE": "ACTIVE", "PAUSED": "PAUSED", "ARCHIVED": "ARCHIVED", "DELETED": "ARCHIVED"}
 _CAMPAIGN_FIELDS = "id,account_id,name,status,objective,daily_budget,lifetime_budget"
-
-
-class MetaThrottled(RateLimited):
-    """A Meta throttle; `meta_code` tells which limit (17 also guards budget changes)."""
-
-    def __init__(self, message: str, *, retry_after: float | None, meta_code: int) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.meta_code = meta_code
-
-
-def usage_wait(headers: Mapping[str, str]) -> float | None:
-    """Seconds until access returns, from Meta's usage headers (BUC and ad-account usage)."""
-    waits: list[float] = []
-    raw = headers.get("x-business-use-case-usage")
-    if raw:
-        try:
-            usage = json.loads(raw)
-        except ValueError:
-            usage = {}
-        for entries in usage.values() if isinstance(usage, dict) else []:
-            for entry in entries if isinstance(entries, list) else []:
-                minutes = entry.get("estimated_time_to_regain_access") or 0
-                waits.append(float(minutes) * 60)
-    raw_account = headers.get("x-ad-account-usage")
-    if raw_account:
-        try:
-            account = json.loads(raw_account)
-        except ValueError:
-            account = {}
-        if isinstance(account, dict) and account.get("reset_time_duration"):
-            waits.append(float(account["reset_time_duration"]))
-    positive = [wait for wait in waits if wait > 0]
-    return max(positive) if positive else None
-
-
-def graph_error(error: JSON, response: httpx.Response) -> PlatformError:
-    """Map a Graph API error body to the neutral error."""
-    code = int(error.get("code") or 0)
-    subcode = int(error.get("error_subcode") or 0)
-    message = f"Meta error {code}/{subcode}: {error.get('message', '')}"
-    if code in _TOKEN_CODES:
-        return AuthExpired(message)
-    if code in _THROTTLE_CODES:
-        wait = usage_wait(response.headers) or DEFAULT_THROTTLE_WAIT
-        return MetaThrottled(message, retry_after=wait, meta_code=code)
-    if code in _TRANSIENT_CODES:
-        return PlatformUnavailable(message)
-    if code == 10 or 200 <= code <= 299:
-        return PlatformPermissionDenied(message)
-    if code == 803 or (code == 100 and subcode == 33):
-        return PlatformNotFound(message)
-    if code == 100:
-        return InvalidRequest(message)
-    return error_for_status(response.status_code, message)
 
 
 def _act(account_id: str) -> str:
@@ -116,14 +51,6 @@ def _act(account_id: str) -> str:
     if not digits.isdigit():
         raise InvalidRequest(f"Not a Meta ad account id: {account_id!r}.")
     return f"act_{digits}"
-
-
-def _conversions(items: list[JSON] | None) -> tuple[str | None, Decimal]:
-    by_type = {item.get("action_type"): item.get("value") for item in items or []}
-    for action_type in CONVERSION_ACTIONS:
-        if action_type in by_type:
-            return action_type, parse_decimal(by_type[action_type])
-    return None, Decimal(0)
 
 
 class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
@@ -190,18 +117,27 @@ class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         }
         return f"{self.settings.meta_oauth_authorize_url}?{urlencode(query)}"
 
+    async def _token_exchange(self, form: dict[str, str], *, idempotent: bool) -> TokenAnswer:
+        # A POST form body, not the query string the docs show: the endpoint takes both
+        # (docs/decisions.md), and a body keeps the app secret and tokens out of every URL.
+        body = await self.request_json(
+            "POST", f"{self._api}/oauth/access_token", data=form, idempotent=idempotent
+        )
+        return validated(TokenAnswer, body, what="Meta's token answer")
+
     async def authenticate(self, *, code: str, redirect_uri: str) -> TokenSet:
         """Exchange the code, then swap the short-lived token for a ~60-day one."""
         app_id, secret = self._app()
-        short = await self._get(
-            "oauth/access_token",
-            None,
-            client_id=app_id,
-            redirect_uri=redirect_uri,
-            client_secret=secret,
-            code=code,
+        short = await self._token_exchange(
+            {
+                "client_id": app_id,
+                "redirect_uri": redirect_uri,
+                "client_secret": secret,
+                "code": code,
+            },
+            idempotent=False,  # a code is single-use
         )
-        return await self.refresh_token(refresh_token=short["access_token"])
+        return await self.refresh_token(refresh_token=short.access_token)
 
     async def refresh_token(self, *, refresh_token: str) -> TokenSet:
         """Extend a still-valid token (`refresh_token` is the current access token).
@@ -209,17 +145,18 @@ class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         Meta has no refresh tokens and an expired token cannot be exchanged (AuthExpired).
         """
         app_id, secret = self._app()
-        body = await self._get(
-            "oauth/access_token",
-            None,
-            grant_type="fb_exchange_token",
-            client_id=app_id,
-            client_secret=secret,
-            fb_exchange_token=refresh_token,
+        answer = await self._token_exchange(
+            {
+                "grant_type": "fb_exchange_token",
+                "client_id": app_id,
+                "client_secret": secret,
+                "fb_exchange_token": refresh_token,
+            },
+            idempotent=True,
         )
         return TokenSet(
-            access_token=body["access_token"],
-            expires_at=expires_at(body.get("expires_in")),
+            access_token=answer.access_token,
+            expires_at=expires_at(answer.expires_in),
             scopes=SCOPES.split(","),
         )
 
@@ -232,19 +169,21 @@ class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
             fields="account_id,name,currency,timezone_name",
             limit=100,
         )
+        accounts = [validated(AdAccount, row, what="A Meta ad account") for row in rows]
         return [
             PlatformAccount(
-                external_id=str(row.get("account_id") or row["id"].removeprefix("act_")),
-                name=row.get("name") or row["id"],
-                currency=row.get("currency") or "USD",
-                timezone=row.get("timezone_name") or "UTC",
+                external_id=account.account_id,
+                name=account.name or f"act_{account.account_id}",
+                currency=account.currency,
+                timezone=account.timezone_name,
             )
-            for row in rows
+            for account in accounts
         ]
 
     async def _currency(self, account_id: str, token: str) -> str:
-        body = await self._get(_act(account_id), token, fields="currency")
-        return str(body.get("currency") or "USD")
+        """The ad account's currency, asked of the account itself: never assumed."""
+        body = await self._get(_act(account_id), token, fields="currency,timezone_name")
+        return validated(AccountCurrency, body, what=f"Meta ad account {account_id}").currency
 
     async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
         currency = await self._currency(account_id, access_token)
@@ -255,16 +194,17 @@ class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
 
     @staticmethod
     def _campaign(account_id: str, row: JSON, currency: str) -> PlatformCampaign:
-        status: PlatformStatus = _STATUS_IN.get(row.get("status", ""), "DRAFT")  # type: ignore[assignment]
-        daily, lifetime = row.get("daily_budget"), row.get("lifetime_budget")
+        campaign = validated(Campaign, row, what="A Meta campaign")
+        status: PlatformStatus = _STATUS_IN.get(campaign.status, "DRAFT")  # type: ignore[assignment]
+        daily, lifetime = campaign.daily_budget, campaign.lifetime_budget
         return PlatformCampaign(
-            external_id=str(row["id"]),
+            external_id=campaign.id,
             account_id=account_id.removeprefix("act_"),
-            name=row.get("name") or "",
+            name=campaign.name,
             status=status,
-            objective=row.get("objective"),
-            daily_budget=from_meta_minor(daily, currency) if daily else None,
-            lifetime_budget=from_meta_minor(lifetime, currency) if lifetime else None,
+            objective=campaign.objective,
+            daily_budget=from_meta_minor(daily, currency) if daily is not None else None,
+            lifetime_budget=from_meta_minor(lifetime, currency) if lifetime is not None else None,
             currency=currency,
         )
 
@@ -288,9 +228,10 @@ class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         *,
         hourly: bool,
     ) -> list[MetricRow]:
+        currency = await self._currency(account_id, token)
         params: dict[str, Any] = {
             "level": "campaign",
-            "fields": "campaign_id,account_currency,spend,impressions,clicks,actions,action_values",
+            "fields": "campaign_id,spend,impressions,clicks,actions,action_values",
             "time_range": json.dumps(
                 {"since": start_date.isoformat(), "until": end_date.isoformat()}
             ),
@@ -304,25 +245,29 @@ class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
                 [{"field": "campaign.id", "operator": "IN", "value": [campaign_id]}]
             )
         rows = await self._paged(f"{_act(account_id)}/insights", token, **params)
-        return [self._metric_row(row) for row in rows]
+        return [self._metric_row(row, currency, hourly=hourly) for row in rows]
 
     @staticmethod
-    def _metric_row(row: JSON) -> MetricRow:
-        action_type, conversions = _conversions(row.get("actions"))
-        values = {
-            item.get("action_type"): item.get("value") for item in row.get("action_values") or []
-        }
-        hour_range = row.get("hourly_stats_aggregated_by_advertiser_time_zone")
+    def _metric_row(row: JSON, currency: str, *, hourly: bool) -> MetricRow:
+        what = "A Meta insights row"
+        insight: InsightsRow
+        hour = None
+        if hourly:
+            by_hour = validated(HourlyInsightsRow, row, what=what)
+            insight, hour = by_hour, by_hour.hour
+        else:
+            insight = validated(InsightsRow, row, what=what)
+        conversions, value = insight.conversions()
         return MetricRow(
-            campaign_external_id=str(row["campaign_id"]),
-            day=date.fromisoformat(row["date_start"]),
-            hour=int(hour_range[:2]) if hour_range else None,
-            impressions=int(row.get("impressions") or 0),
-            clicks=int(row.get("clicks") or 0),
-            spend=parse_decimal(row.get("spend")),
+            campaign_external_id=insight.campaign_id,
+            day=insight.date_start,
+            hour=hour,
+            impressions=insight.impressions,
+            clicks=insight.clicks,
+            spend=insight.spend,
             conversions=conversions,
-            conversion_value=parse_decimal(values.get(action_type)) if action_type else Decimal(0),
-            currency=row.get("account_currency") or "USD",
+            conversion_value=value,
+            currency=currency,
         )
 
     # --- writes -------------------------------------------------------------------------------

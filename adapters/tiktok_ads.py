@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
-from adapters.base import JSON, HttpAdapter, parse_retry_after
+from adapters.base import JSON, HttpAdapter
 from adapters.granularity import DailyAndHourlyMetrics
-from adapters.money import exact_in_currency, parse_decimal
+from adapters.money import exact_in_currency
+from adapters.schemas import validated
+from adapters.tiktok_errors import envelope_error
+from adapters.tiktok_schemas import (
+    REPORT_METRICS,
+    AccessTokenData,
+    AdvertiserInfo,
+    AuthorizedAdvertiser,
+    Campaign,
+    DailyReportRow,
+    HourlyReportRow,
+)
 from core.errors import (
     AuthExpired,
     InvalidRequest,
-    PlatformError,
     PlatformNotFound,
-    PlatformPermissionDenied,
     PlatformUnavailable,
-    RateLimited,
 )
 from core.ports import (
     CampaignChanges,
@@ -33,39 +41,9 @@ from core.ports import (
     TokenSet,
 )
 
-RATE_LIMIT_CODE = 40100
-# 40105 is documented as a missing/invalid token; 40102 and 40104 appear in SDK enums as
-# expired/empty tokens (unverified). All mean the advertiser has to reconnect.
-_TOKEN_CODES = {40102, 40104, 40105}
-_CODE_ERRORS: dict[int, type[PlatformError]] = {
-    40001: PlatformPermissionDenied,
-    40002: InvalidRequest,
-    40007: PlatformNotFound,
-    40101: InvalidRequest,
-    40110: InvalidRequest,
-}
-DEFAULT_RATE_LIMIT_WAIT = 1.0
 MAX_PAGES = 1000
 PAGE_SIZE = 1000
 _STATUS_IN = {"ENABLE": "ACTIVE", "DISABLE": "PAUSED", "DELETE": "ARCHIVED"}
-_METRICS = ["spend", "impressions", "clicks", "conversion"]
-
-
-def envelope_error(body: JSON, response: httpx.Response) -> PlatformError:
-    """Map a non-zero TikTok `code` to the neutral error."""
-    code = int(body.get("code") or 0)
-    message = f"TikTok error {code}: {body.get('message', '')} (request {body.get('request_id')})"
-    if code == RATE_LIMIT_CODE:
-        reset = parse_retry_after(response.headers.get("X-RateLimit-Reset"))
-        wait = parse_retry_after(response.headers.get("Retry-After")) or reset
-        return RateLimited(message, retry_after=wait or DEFAULT_RATE_LIMIT_WAIT)
-    if code in _TOKEN_CODES:
-        return AuthExpired(message)
-    if code in _CODE_ERRORS:
-        return _CODE_ERRORS[code](message)
-    if 50000 <= code <= 59999:
-        return PlatformUnavailable(message)
-    return InvalidRequest(message)
 
 
 class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
@@ -142,15 +120,17 @@ class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
             idempotent=False,
             body={"app_id": app_id, "secret": secret, "auth_code": code},
         )
-        scope = data.get("scope") or []
-        return TokenSet(access_token=data["access_token"], scopes=[str(item) for item in scope])
+        answer = validated(AccessTokenData, data, what="TikTok's token answer")
+        return TokenSet(
+            access_token=answer.access_token, scopes=[str(item) for item in answer.scope]
+        )
 
     async def refresh_token(self, *, refresh_token: str) -> TokenSet:
         raise AuthExpired("TikTok advertiser tokens cannot be refreshed; reconnect the account.")
 
     # --- reads --------------------------------------------------------------------------------
 
-    async def _advertisers(self, ids: list[str], token: str) -> list[JSON]:
+    async def _advertisers(self, ids: list[str], token: str) -> list[AdvertiserInfo]:
         data = await self._call(
             "GET",
             "advertiser/info/",
@@ -160,26 +140,36 @@ class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
                 "fields": json.dumps(["advertiser_id", "name", "currency", "timezone"]),
             },
         )
-        return list(data.get("list") or [])
+        return [
+            validated(AdvertiserInfo, item, what="A TikTok advertiser")
+            for item in data.get("list") or []
+        ]
 
     async def list_accounts(self, *, access_token: str) -> list[PlatformAccount]:
         app_id, secret = self._app()
+        # This endpoint takes the app secret only as a query parameter (GET, no body in the
+        # SDK or the docs); nothing logs its URL (core.logging_setup, docs/decisions.md).
         data = await self._call(
             "GET",
             "oauth2/advertiser/get/",
             access_token,
             params={"app_id": app_id, "secret": secret},
         )
-        ids = [str(item["advertiser_id"]) for item in data.get("list") or []]
+        ids = [
+            validated(
+                AuthorizedAdvertiser, item, what="A TikTok authorized advertiser"
+            ).advertiser_id
+            for item in data.get("list") or []
+        ]
         accounts: list[PlatformAccount] = []
         for start in range(0, len(ids), 100):  # advertiser/info takes at most 100 ids
             for info in await self._advertisers(ids[start : start + 100], access_token):
                 accounts.append(
                     PlatformAccount(
-                        external_id=str(info["advertiser_id"]),
-                        name=info.get("name") or str(info["advertiser_id"]),
-                        currency=info.get("currency") or "USD",
-                        timezone=info.get("timezone") or "UTC",
+                        external_id=info.advertiser_id,
+                        name=info.name or info.advertiser_id,
+                        currency=info.currency,
+                        timezone=info.timezone,
                     )
                 )
         return accounts
@@ -188,7 +178,7 @@ class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         infos = await self._advertisers([account_id], token)
         if not infos:
             raise PlatformNotFound(f"No TikTok advertiser {account_id}.")
-        return str(infos[0].get("currency") or "USD")
+        return infos[0].currency
 
     async def list_campaigns(self, account_id: str, *, access_token: str) -> list[PlatformCampaign]:
         return await self._campaigns(account_id, access_token)
@@ -205,17 +195,17 @@ class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
 
     @staticmethod
     def _campaign(account_id: str, row: JSON, currency: str) -> PlatformCampaign:
-        status: PlatformStatus = _STATUS_IN.get(row.get("operation_status", ""), "DRAFT")  # type: ignore[assignment]
-        budget = row.get("budget")
-        mode = row.get("budget_mode")
-        has_budget = budget not in (None, 0, "0") and mode != "BUDGET_MODE_INFINITE"
-        amount = parse_decimal(budget) if has_budget else None
+        campaign = validated(Campaign, row, what="A TikTok campaign")
+        status: PlatformStatus = _STATUS_IN.get(campaign.operation_status, "DRAFT")  # type: ignore[assignment]
+        budget, mode = campaign.budget, campaign.budget_mode
+        has_budget = budget is not None and budget != 0 and mode != "BUDGET_MODE_INFINITE"
+        amount = budget if has_budget else None
         return PlatformCampaign(
-            external_id=str(row["campaign_id"]),
+            external_id=campaign.campaign_id,
             account_id=account_id,
-            name=row.get("campaign_name") or "",
+            name=campaign.campaign_name,
             status=status,
-            objective=row.get("objective_type"),
+            objective=campaign.objective_type,
             daily_budget=amount if mode == "BUDGET_MODE_DAY" else None,
             lifetime_budget=amount if mode == "BUDGET_MODE_TOTAL" else None,
             currency=currency,
@@ -247,7 +237,7 @@ class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
             "report_type": "BASIC",
             "data_level": "AUCTION_CAMPAIGN",
             "dimensions": json.dumps(["campaign_id", time_dimension]),
-            "metrics": json.dumps(_METRICS),
+            "metrics": json.dumps(REPORT_METRICS),
             "start_date": start_date.isoformat(),
             "end_date": end_date.isoformat(),
         }
@@ -262,21 +252,28 @@ class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
                 ]
             )
         rows = await self._paged("report/integrated/get/", token, params)
-        return [self._metric_row(row, time_dimension, currency) for row in rows]
+        return [self._metric_row(row, currency, hourly=hourly) for row in rows]
 
     @staticmethod
-    def _metric_row(row: JSON, time_dimension: str, currency: str) -> MetricRow:
-        dimensions = row.get("dimensions") or {}
-        metrics = row.get("metrics") or {}
-        stamp = datetime.strptime(dimensions[time_dimension], "%Y-%m-%d %H:%M:%S")
+    def _metric_row(row: JSON, currency: str, *, hourly: bool) -> MetricRow:
+        what = "A TikTok report row"
+        if hourly:
+            by_hour = validated(HourlyReportRow, row, what=what)
+            campaign_id, stamp = by_hour.dimensions.campaign_id, by_hour.dimensions.stat_time_hour
+            metrics = by_hour.metrics
+        else:
+            by_day = validated(DailyReportRow, row, what=what)
+            campaign_id, stamp = by_day.dimensions.campaign_id, by_day.dimensions.stat_time_day
+            metrics = by_day.metrics
         return MetricRow(
-            campaign_external_id=str(dimensions["campaign_id"]),
+            campaign_external_id=campaign_id,
             day=stamp.date(),
-            hour=stamp.hour if time_dimension == "stat_time_hour" else None,
-            impressions=int(parse_decimal(metrics.get("impressions"))),
-            clicks=int(parse_decimal(metrics.get("clicks"))),
-            spend=parse_decimal(metrics.get("spend")),
-            conversions=parse_decimal(metrics.get("conversion")),
+            hour=stamp.hour if hourly else None,
+            impressions=metrics.impressions,
+            clicks=metrics.clicks,
+            spend=metrics.spend,
+            conversions=metrics.conversion,
+            conversion_value=metrics.purchase_value,
             currency=currency,
         )
 

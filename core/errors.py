@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+
+from core.redaction import redact_payload
 
 
 class CoreError(Exception):
@@ -123,3 +126,18 @@ class PlatformNotFound(PlatformError):
 
 class InvalidRequest(PlatformError):
     code = "invalid_request"
+
+
+class PlatformSchemaError(PlatformError):
+    """A platform answer without the shape we rely on (a field missing or malformed).
+
+    Not retryable: asking again returns the same shape. `payload` is the offending item only
+    (one row, never the whole response, which can carry paging URLs with tokens), scrubbed of
+    secret shapes, so the dead letter shows what arrived.
+    """
+
+    code = "platform_schema"
+
+    def __init__(self, message: str, *, payload: Any = None) -> None:
+        super().__init__(message)
+        self.payload = redact_payload(payload)

@@ -30,10 +30,11 @@ class TokenSet(_Frozen):
 
 
 class PlatformAccount(_Frozen):
+    # No defaults: an account's currency and timezone come from the platform, never assumed.
     external_id: str
     name: str
-    currency: str = "USD"
-    timezone: str = "UTC"
+    currency: str
+    timezone: str
 
 
 class PlatformCampaign(_Frozen):
@@ -71,7 +72,7 @@ class MetricRow(_Frozen):
     spend: Decimal = Decimal(0)
     conversions: Decimal = Decimal(0)
     conversion_value: Decimal = Decimal(0)
-    currency: str = "USD"
+    currency: str  # the account's; no default, so no adapter can forget it
 
 
 class MutationResult(_Frozen):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from channels.cli import admin, chat, keys, rules
+from core.logging_setup import configure_logging
 
 app = typer.Typer(
     name="adpilot",
@@ -19,4 +20,6 @@ for module in (admin, keys, rules, chat):
 
 
 def main() -> None:
+    # A terminal tool: warnings and errors only, scrubbed of secrets, HTTP clients quiet.
+    configure_logging("WARNING")
     app()

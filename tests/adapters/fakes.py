@@ -163,7 +163,12 @@ class FakeMeta:
         )
         router.get(f"{META}/act_{self.account}").mock(
             return_value=httpx.Response(
-                200, json={"currency": self.currency, "id": f"act_{self.account}"}
+                200,
+                json={
+                    "currency": self.currency,
+                    "timezone_name": "Europe/Berlin",
+                    "id": f"act_{self.account}",
+                },
             )
         )
         router.get(f"{META}/act_{self.account}/campaigns").mock(side_effect=self._list)
@@ -245,6 +250,24 @@ class FakeMeta:
         )
 
 
+# TikTok report figures per campaign and day (strings, as the API sends them); "-" is how
+# TikTok writes "no data" (here: no app purchases tracked).
+REPORT_FIGURES = {
+    "spend": "12.34",
+    "impressions": "900",
+    "clicks": "21",
+    "conversion": "2",
+    "ctr": "2.33",
+    "cpc": "0.59",
+    "cpm": "13.71",
+    "cost_per_conversion": "6.17",
+    "complete_payment": "2",
+    "total_complete_payment_rate": "61.70",
+    "complete_payment_roas": "5.00",
+    "total_purchase_value": "-",
+}
+
+
 @dataclass
 class FakeTikTok:
     advertiser: str = "7000001"
@@ -320,22 +343,27 @@ class FakeTikTok:
 
     def _report(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
+        requested = json.loads(params["metrics"])
+        unknown = sorted(set(requested) - set(REPORT_FIGURES))
+        if unknown:
+            # What TikTok answers to a metric name it does not know (HTTP 200, code 40002).
+            return httpx.Response(
+                200,
+                json={
+                    "code": 40002,
+                    "message": f"metrics: Invalid metric field(s): {unknown}",
+                    "request_id": "r2",
+                    "data": {},
+                },
+            )
         wanted = sorted(self.campaigns)
         if "filtering" in params:
             wanted = json.loads(json.loads(params["filtering"])[0]["filter_value"])
         rows = [
             {
                 "dimensions": {"campaign_id": cid, "stat_time_day": f"{day.isoformat()} 00:00:00"},
-                "metrics": {
-                    "spend": "12.34",
-                    "impressions": "900",
-                    "clicks": "21",
-                    "conversion": "2",
-                    "ctr": "2.33",
-                    "cpc": "0.59",
-                    "cpm": "13.71",
-                    "cost_per_conversion": "6.17",
-                },
+                # Only what was asked for comes back, as strings, like the real report.
+                "metrics": {name: REPORT_FIGURES[name] for name in requested},
             }
             for cid in wanted
             if self.campaigns[cid]["operation_status"] == "ENABLE"

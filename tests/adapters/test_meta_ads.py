@@ -16,6 +16,7 @@ from tests.adapters.fakes import META
 from tests.adapters.helpers import payload
 
 INSIGHTS = f"{META}/act_555/insights"
+ACCOUNT = f"{META}/act_555"
 
 
 @pytest.fixture
@@ -25,7 +26,15 @@ async def meta(http_settings, sleeps):
     await adapter.aclose()
 
 
-async def test_insights_follow_cursors_and_read_actions(meta, router) -> None:
+@pytest.fixture
+def account(router):
+    """The ad account the insights belong to (its currency is asked of it)."""
+    return router.get(ACCOUNT).mock(
+        return_value=httpx.Response(200, json=payload("meta/account_usd.json"))
+    )
+
+
+async def test_insights_follow_cursors_and_read_actions(meta, router, account) -> None:
     route = router.get(INSIGHTS).mock(
         side_effect=[
             httpx.Response(200, json=payload("meta/insights_page1.json")),
@@ -50,14 +59,14 @@ async def test_insights_follow_cursors_and_read_actions(meta, router) -> None:
     assert second.headers["Authorization"] == "Bearer tok"
 
 
-async def test_code_190_is_auth_expired_and_not_retried(meta, router, sleeps) -> None:
+async def test_code_190_is_auth_expired_and_not_retried(meta, router, account, sleeps) -> None:
     router.get(INSIGHTS).mock(return_value=httpx.Response(400, json=payload("meta/error_190.json")))
     with pytest.raises(AuthExpired):
         await meta.get_metrics("555", None, date(2026, 10, 1), date(2026, 10, 1), "tok")
     assert sleeps.waits == []
 
 
-async def test_throttle_uses_business_use_case_wait(meta, router, sleeps) -> None:
+async def test_throttle_uses_business_use_case_wait(meta, router, account, sleeps) -> None:
     usage = {
         "555": [
             {
@@ -161,7 +170,7 @@ async def test_permission_error_is_final(meta, router, sleeps) -> None:
 
 
 async def test_code_exchange_then_long_lived_token(meta, router) -> None:
-    route = router.get(f"{META}/oauth/access_token").mock(
+    route = router.post(f"{META}/oauth/access_token").mock(
         side_effect=[
             httpx.Response(200, json={"access_token": "short", "token_type": "bearer"}),
             httpx.Response(
@@ -172,5 +181,15 @@ async def test_code_exchange_then_long_lived_token(meta, router) -> None:
     tokens = await meta.authenticate(code="c0de", redirect_uri="https://app/cb")
     assert tokens.access_token == "long"
     assert tokens.expires_at is not None
-    assert route.calls[1].request.url.params["fb_exchange_token"] == "short"
-    assert route.calls[1].request.url.params["grant_type"] == "fb_exchange_token"
+    code_form = parse_qs(route.calls[0].request.content.decode())
+    assert code_form == {
+        "client_id": ["meta-app"],
+        "redirect_uri": ["https://app/cb"],
+        "client_secret": ["meta-secret"],
+        "code": ["c0de"],
+    }
+    exchange_form = parse_qs(route.calls[1].request.content.decode())
+    assert exchange_form["fb_exchange_token"] == ["short"]
+    assert exchange_form["grant_type"] == ["fb_exchange_token"]
+    # Nothing secret rides in a URL.
+    assert [str(call.request.url) for call in route.calls] == [f"{META}/oauth/access_token"] * 2

@@ -45,6 +45,8 @@ async def test_http_200_rate_limit_is_retried(tiktok, fake, router, sleeps) -> N
         (date(2026, 10, 2), Decimal("0.07")),
     ]
     assert rows[0].conversions == Decimal("2")
+    # Web Complete Payment value plus in-app purchase value; "-" (no data) on day two is 0.
+    assert [row.conversion_value for row in rows] == [Decimal("120.30"), Decimal(0)]
     assert sleeps.waits == [1.0]
 
 
