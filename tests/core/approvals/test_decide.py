@@ -386,7 +386,10 @@ async def test_tenant_isolation(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     other = await build_world(session)
+    await factories.act_as(session, world.org)
     action = await _propose(session, world, "pause_campaign")
+    # Acting as the other org, the card is not there (the service's filter; RLS on PostgreSQL).
+    await factories.act_as(session, other.org)
     with pytest.raises(NotFound):
         await flows.decide(
             session=session,
@@ -397,9 +400,12 @@ async def test_tenant_isolation(
             channel="slack",
             registry=registry,
         )
+    # Acting as the card's org, another org's admin has no say over it.
+    await factories.act_as(session, world.org)
     with pytest.raises(PermissionDenied):
         await _decide(session, world, action, other.admin, registry)
     assert platform.calls == []
+    assert (await _reloaded(session, action)).status is ActionStatus.PENDING
 
 
 async def test_rule_in_auto_mode_executes_without_a_human(
