@@ -5,7 +5,9 @@
 - PostgreSQL: one migrated database per test run; `session` wraps each test in a transaction
   that is rolled back (SAVEPOINTs inside), `database` commits for real and truncates after.
 - SQLite: a migrated template file is copied per test.
-- With ADPILOT_REQUIRE_SERVICES=1 (CI), an unreachable service fails the run instead of skipping.
+- An unreachable service fails its tests, and any skipped PostgreSQL or Redis test fails the
+  run: the suite never passes by skipping. `make test` (tests/services.py) starts the services
+  when they are down. ADPILOT_REQUIRE_SERVICES=0 lets a developer skip them knowingly.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -30,7 +33,7 @@ PG_HOST = os.environ.get("ADPILOT_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("ADPILOT_TEST_PG_PORT", "5432"))
 PG_ADMIN_URL = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/postgres"
 REDIS_URL = os.environ.get("ADPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRE_SERVICES = os.environ.get("ADPILOT_REQUIRE_SERVICES") == "1"
+REQUIRE_SERVICES = os.environ.get("ADPILOT_REQUIRE_SERVICES", "1") != "0"
 TEST_ENCRYPTION_KEY = "F16TH-tTfrmBQqX1mpFGOawZPsePS9aJl5wroKhSfkc="
 
 
@@ -46,8 +49,8 @@ def _need(service: str, host: str, port: int) -> None:
     if not _reachable(host, port):
         message = f"{service} is not reachable on {host}:{port}"
         if REQUIRE_SERVICES:
-            pytest.fail(message + " (ADPILOT_REQUIRE_SERVICES=1)")
-        pytest.skip(message)
+            pytest.fail(f"{message}: start it or run `make test`, which starts one")
+        pytest.skip(message + " (ADPILOT_REQUIRE_SERVICES=0)")
 
 
 @pytest.fixture(autouse=True)
@@ -247,10 +250,11 @@ async def owner_session(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
-    """A clean Redis database (db 15) on the real server."""
+    """A clean Redis database (ADPILOT_TEST_REDIS_URL, db 15 by default) on a real server."""
     from redis.asyncio import Redis
 
-    _need("Redis", "127.0.0.1", 6379)
+    address = urlsplit(REDIS_URL)
+    _need("Redis", address.hostname or "127.0.0.1", address.port or 6379)
     client = Redis.from_url(REDIS_URL)
     await client.flushdb()
     try:
@@ -260,7 +264,7 @@ async def redis_url() -> AsyncIterator[str]:
         await client.aclose()
 
 
-# --- CI guard: a skipped service test is a failure ------------------------------------------
+# --- Guard: a skipped service test fails the run, on every machine ---------------------------
 
 _service_skips: list[str] = []
 
