@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -169,8 +169,13 @@ async def test_code_exchange_then_long_lived_token(meta, router) -> None:
             ),
         ]
     )
+    before = datetime.now(UTC)
     tokens = await meta.authenticate(code="c0de", redirect_uri="https://app/cb")
+    after = datetime.now(UTC)
     assert tokens.access_token == "long"
+    # The long-lived token's 60 days from the moment of the exchange (float seconds: 1 ms slack).
+    lifetime, slack = timedelta(seconds=5183944), timedelta(milliseconds=1)
     assert tokens.expires_at is not None
+    assert before + lifetime - slack <= tokens.expires_at <= after + lifetime + slack
     assert route.calls[1].request.url.params["fb_exchange_token"] == "short"
     assert route.calls[1].request.url.params["grant_type"] == "fb_exchange_token"

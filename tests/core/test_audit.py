@@ -154,7 +154,8 @@ async def test_row_level_security_hides_and_refuses_other_orgs_rows(database: Da
         visible = list(await session.scalars(select(AuditLog.org_id)))
     assert visible == [org_a]
 
-    with pytest.raises(DBAPIError):
+    forged = 'new row violates row-level security policy for table "audit_logs"'
+    with pytest.raises(DBAPIError, match=forged):
         async with database.tenant(org_a) as session:
             await record(
                 session=session,

@@ -27,6 +27,7 @@ from core.errors import (
 )
 from core.ports import PlatformRegistry
 from core.rules.models import Rule
+from core.security import crypto
 from core.users.models import User
 from tests import factories
 from tests.core.approvals.conftest import World, build_world
@@ -136,7 +137,6 @@ async def test_approve_pause_executes_through_the_platform(
 async def test_stored_token_is_decrypted_for_the_call(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
-    crypto = pytest.importorskip("core.security.crypto")
     world.account.access_token_encrypted = crypto.encrypt("EAAB-live-token")
     await session.flush()
     action = await _propose(session, world, "pause_campaign")

@@ -76,10 +76,13 @@ async def test_propose_binds_the_grant(session: AsyncSession, world: World) -> N
 
 async def test_org_overrides_expiry_and_caller_may_shorten_it(session: AsyncSession) -> None:
     world = await build_world(session, org_settings={"approval_expiry_hours": 2})
+    before = utcnow()
     action = await _budget(session, world, "60")
-    assert action.expires_at - utcnow() <= timedelta(hours=2)
     short = await _budget(session, world, "61", expires_in=timedelta(minutes=10))
-    assert short.expires_at - utcnow() <= timedelta(minutes=10)
+    after = utcnow()
+    # Both sides: expiry is the proposal's own moment plus the window, neither less nor more.
+    assert before + timedelta(hours=2) <= action.expires_at <= after + timedelta(hours=2)
+    assert before + timedelta(minutes=10) <= short.expires_at <= after + timedelta(minutes=10)
 
 
 @pytest.mark.parametrize(
