@@ -36,6 +36,9 @@ async def org(
     timezone: str = "UTC",
     currency: str = "USD",
 ) -> Organization:
+    """A new org, and the session bound to it (needed under RLS). On a worker or owner session
+    the binding changes no visibility, but services that read the session's tenant (the
+    metrics upsert's default scope) then act for this org too."""
     n = _n()
     org_id = uuid.uuid4()
     # RLS checks the new row against the binding, so bind before inserting.
