@@ -16,10 +16,12 @@ setup: bootstrap
 demo: setup
 	@.venv/bin/adpilot demo
 
-## Lint, type-check and run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1).
+## Lint, type-check and run the whole test suite against real PostgreSQL and Redis: the ones on
+## 127.0.0.1 when they answer, else throwaway servers it starts (tests/services.py); it fails,
+## never skips, when neither is possible.
 test: setup lint typecheck
 	@.venv/bin/lint-imports --no-cache
-	@.venv/bin/pytest
+	@$(PY) -m tests.services -- .venv/bin/pytest
 
 lint: setup
 	@.venv/bin/ruff check .

@@ -5,7 +5,9 @@
 - PostgreSQL: one migrated database per test run; `session` wraps each test in a transaction
   that is rolled back (SAVEPOINTs inside), `database` commits for real and truncates after.
 - SQLite: a migrated template file is copied per test.
-- With ADPILOT_REQUIRE_SERVICES=1 (CI), an unreachable service fails the run instead of skipping.
+- An unreachable service fails its tests, and any skipped PostgreSQL or Redis test fails the
+  run: the suite never passes by skipping. `make test` (tests/services.py) starts the services
+  when they are down. ADPILOT_REQUIRE_SERVICES=0 lets a developer skip them knowingly.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -24,13 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from core import schema
 from core.config import Settings, reset_settings_cache
-from core.db import Database
+from core.db import Database, create_engine
 
 PG_HOST = os.environ.get("ADPILOT_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("ADPILOT_TEST_PG_PORT", "5432"))
 PG_ADMIN_URL = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/postgres"
 REDIS_URL = os.environ.get("ADPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRE_SERVICES = os.environ.get("ADPILOT_REQUIRE_SERVICES") == "1"
+REQUIRE_SERVICES = os.environ.get("ADPILOT_REQUIRE_SERVICES", "1") != "0"
 TEST_ENCRYPTION_KEY = "F16TH-tTfrmBQqX1mpFGOawZPsePS9aJl5wroKhSfkc="
 
 
@@ -46,8 +49,8 @@ def _need(service: str, host: str, port: int) -> None:
     if not _reachable(host, port):
         message = f"{service} is not reachable on {host}:{port}"
         if REQUIRE_SERVICES:
-            pytest.fail(message + " (ADPILOT_REQUIRE_SERVICES=1)")
-        pytest.skip(message)
+            pytest.fail(f"{message}: start it or run `make test`, which starts one")
+        pytest.skip(message + " (ADPILOT_REQUIRE_SERVICES=0)")
 
 
 @pytest.fixture(autouse=True)
@@ -87,13 +90,37 @@ def drop_pg_database(name: str) -> None:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+# Any fixed number: the key of the advisory lock that test runs migrate under.
+_MIGRATION_LOCK = 0x4AD9110
+
+
+async def _migrate_alone(url: str) -> None:
+    """Migrate while holding a cluster-wide lock: the roles the migrations alter are shared by
+    every database, and two test runs altering them at once fail ("tuple concurrently updated").
+    """
+    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(
+                text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK}
+            )
+            try:
+                await schema.upgrade_async(url)
+            finally:
+                await connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A freshly migrated PostgreSQL database for this test run."""
     _need("PostgreSQL", PG_HOST, PG_PORT)
     name = f"adpilot_test_{os.getpid()}"
     url = create_pg_database(name)
-    schema.upgrade(url)
+    asyncio.run(_migrate_alone(url))
     yield url
     drop_pg_database(name)
 
@@ -166,21 +193,56 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
             await owner.dispose()
 
 
+async def _rolled_back(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside one outer transaction that is rolled back at the end (SAVEPOINTs inside)."""
+    try:
+        async with engine.connect() as connection:
+            transaction = await connection.begin()
+            rolled_back = AsyncSession(
+                bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+            try:
+                yield rolled_back
+            finally:
+                await rolled_back.close()
+                await transaction.rollback()
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
 async def session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """An owner session whose work is rolled back after the test (service-level tests)."""
-    engine = create_async_engine(settings.database_url)
-    async with engine.connect() as connection:
-        transaction = await connection.begin()
-        async_session = AsyncSession(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-        )
-        try:
-            yield async_session
-        finally:
-            await async_session.close()
-            await transaction.rollback()
-    await engine.dispose()
+    """A tenant session as the app holds one, rolled back after the test (service-level tests).
+
+    On PostgreSQL it logs in as the app role (the `Database` app engine), so row-level security
+    applies: it sees no tenant row until an org is bound through `core.db.set_tenant`, the binding
+    `Database.tenant()` uses. `factories.org` binds the org it creates; `factories.act_as`
+    switches to another. A commit inside a flow releases a SAVEPOINT, so the binding outlives it
+    here (flows that must re-bind after their own commit are tested through `database`).
+    """
+    async for tenant in _rolled_back(create_engine(settings, trust="app")):
+        yield tenant
+
+
+@pytest.fixture
+async def system_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A cross-org session as the worker holds one (BYPASSRLS role), rolled back after the test.
+
+    For worker-level paths (sweeps, cross-org evaluation) that `Database.system()` serves.
+    """
+    async for system in _rolled_back(create_engine(settings, trust="worker")):
+        yield system
+
+
+@pytest.fixture
+async def owner_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """The schema owner's session (RLS does not apply), rolled back after the test.
+
+    Only for what the app role may not do, e.g. checking that the database itself refuses a row.
+    Its uncommitted rows are invisible to `session`, which is another connection.
+    """
+    async for owner in _rolled_back(create_engine(settings, trust="owner")):
+        yield owner
 
 
 # --- Redis ----------------------------------------------------------------------------------
@@ -188,10 +250,11 @@ async def session(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
-    """A clean Redis database (db 15) on the real server."""
+    """A clean Redis database (ADPILOT_TEST_REDIS_URL, db 15 by default) on a real server."""
     from redis.asyncio import Redis
 
-    _need("Redis", "127.0.0.1", 6379)
+    address = urlsplit(REDIS_URL)
+    _need("Redis", address.hostname or "127.0.0.1", address.port or 6379)
     client = Redis.from_url(REDIS_URL)
     await client.flushdb()
     try:
@@ -201,7 +264,7 @@ async def redis_url() -> AsyncIterator[str]:
         await client.aclose()
 
 
-# --- CI guard: a skipped service test is a failure ------------------------------------------
+# --- Guard: a skipped service test fails the run, on every machine ---------------------------
 
 _service_skips: list[str] = []
 

@@ -1,4 +1,8 @@
-"""Plain async builders for test data; each flushes and returns the ORM object."""
+"""Plain async builders for test data; each flushes and returns the ORM object.
+
+The `session` fixture is a tenant session (the app role under RLS on PostgreSQL): `org` binds it
+to the org it creates, as a signed-up org acts as itself; `act_as` switches to another org.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts.models import AdAccount
 from core.campaigns.models import Campaign, CampaignStatus
+from core.db import set_tenant
 from core.metrics.models import CampaignMetric
 from core.metrics.windows import day_start
 from core.orgs.models import Organization, PlanTier
@@ -31,8 +36,15 @@ async def org(
     timezone: str = "UTC",
     currency: str = "USD",
 ) -> Organization:
+    """A new org, and the session bound to it (needed under RLS). On a worker or owner session
+    the binding changes no visibility, but services that read the session's tenant (the
+    metrics upsert's default scope) then act for this org too."""
     n = _n()
+    org_id = uuid.uuid4()
+    # RLS checks the new row against the binding, so bind before inserting.
+    await set_tenant(session, org_id)
     row = Organization(
+        id=org_id,
         name=name or f"Org {n}",
         slug=f"org-{n}-{uuid.uuid4().hex[:6]}",
         plan=plan,
@@ -43,6 +55,12 @@ async def org(
     session.add(row)
     await session.flush()
     return row
+
+
+async def act_as(session: AsyncSession, organization: Organization | uuid.UUID) -> None:
+    """From here on the session acts as `organization`, bound the way Database.tenant binds."""
+    org_id = organization.id if isinstance(organization, Organization) else organization
+    await set_tenant(session, org_id)
 
 
 async def user(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -178,8 +178,12 @@ async def test_code_exchange_then_long_lived_token(meta, router) -> None:
             ),
         ]
     )
+    before = datetime.now(UTC)
     tokens = await meta.authenticate(code="c0de", redirect_uri="https://app/cb")
+    after = datetime.now(UTC)
     assert tokens.access_token == "long"
+    # The long-lived token's 60 days from the moment of the exchange (float seconds: 1 ms slack).
+    lifetime, slack = timedelta(seconds=5183944), timedelta(milliseconds=1)
     assert tokens.expires_at is not None
     code_form = parse_qs(route.calls[0].request.content.decode())
     assert code_form == {
@@ -193,3 +197,4 @@ async def test_code_exchange_then_long_lived_token(meta, router) -> None:
     assert exchange_form["grant_type"] == ["fb_exchange_token"]
     # Nothing secret rides in a URL.
     assert [str(call.request.url) for call in route.calls] == [f"{META}/oauth/access_token"] * 2
+    assert before + lifetime - slack <= tokens.expires_at <= after + lifetime + slack

@@ -1,8 +1,9 @@
-"""The command grammar: forms, errors, typos, and fuzzing that it never raises."""
+"""The command grammar: forms, errors, typos, and fuzzing that every parse is well formed."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import get_args
 
 import pytest
 from hypothesis import given, settings
@@ -79,10 +80,51 @@ def test_rule_add_rejects_unknown_metric() -> None:
     assert isinstance(c.parse("rule add X when foo > 1 then pause"), c.Invalid)
 
 
+COMMAND_TYPES = get_args(c.Command)
+# What each command word parses to when used rightly; used wrongly it is an Invalid.
+PARSES_TO: dict[str, tuple[type, ...]] = {
+    "help": (c.Help,),
+    "campaigns": (c.ListCampaigns,),
+    "report": (c.Report,),
+    "pause": (c.Pause,),
+    "resume": (c.Resume,),
+    "budget": (c.Budget,),
+    "rules": (c.ListRules, c.RuleAdd),
+    "rule": (c.RuleAdd,),
+    "approvals": (c.ListApprovals,),
+    "approve": (c.Decide,),
+    "reject": (c.Decide,),
+    "yes": (c.Decide,),
+    "no": (c.Decide,),
+    "undo": (c.Undo,),
+    "copy": (c.Copy,),
+    "link": (c.Link,),
+}
+
+
+def test_every_command_word_has_an_expected_parse() -> None:
+    assert set(PARSES_TO) == set(c.COMMAND_WORDS)
+
+
+def _assert_well_formed(text: str, command: c.Command) -> None:
+    """What any parse must satisfy: a known type, stable, and carrying what its reply needs."""
+    assert isinstance(command, COMMAND_TYPES)
+    assert c.parse(text) == command
+    if not text.strip():
+        assert command == c.Help()
+    if isinstance(command, c.FreeText):
+        assert command.text == text.strip() != ""
+    if isinstance(command, c.Unknown):
+        assert command.suggestion in c.COMMAND_WORDS
+    if isinstance(command, c.Invalid):
+        assert command.message
+        assert command.usage in ("", *c.USAGE.values())
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.text(max_size=120))
-def test_random_text_never_raises(text: str) -> None:
-    assert c.parse(text) is not None
+def test_any_text_parses_to_a_well_formed_command(text: str) -> None:
+    _assert_well_formed(text, c.parse(text))
 
 
 WORDS = st.sampled_from([*c.COMMAND_WORDS, "--platform", "--tone", "when", "then", '"', "%"])
@@ -90,5 +132,9 @@ WORDS = st.sampled_from([*c.COMMAND_WORDS, "--platform", "--tone", "when", "then
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.one_of(WORDS, st.text(max_size=8)), max_size=10))
-def test_command_like_input_never_raises(words: list[str]) -> None:
-    assert c.parse(" ".join(words)) is not None
+def test_a_leading_command_word_parses_to_that_command_or_its_usage(words: list[str]) -> None:
+    text = " ".join(words)
+    command = c.parse(text)
+    _assert_well_formed(text, command)
+    if words and words[0] in PARSES_TO:
+        assert isinstance(command, (*PARSES_TO[words[0]], c.Invalid))

@@ -155,7 +155,7 @@ async def test_role_survives_a_rolled_back_transaction(
     database = Database(pg_settings)
     try:
         for _ in range(3):
-            with pytest.raises(DBAPIError):
+            with pytest.raises(DBAPIError, match="division by zero"):
                 async with database.tenant(acme) as session:
                     await session.execute(text("SELECT 1 / 0"))
         async with database.app_sessions() as session:

@@ -27,6 +27,7 @@ from core.errors import (
 )
 from core.ports import PlatformRegistry
 from core.rules.models import Rule
+from core.security import crypto
 from core.users.models import User
 from tests import factories
 from tests.core.approvals.conftest import World, build_world
@@ -136,7 +137,6 @@ async def test_approve_pause_executes_through_the_platform(
 async def test_stored_token_is_decrypted_for_the_call(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
-    crypto = pytest.importorskip("core.security.crypto")
     world.account.access_token_encrypted = crypto.encrypt("EAAB-live-token")
     await session.flush()
     action = await _propose(session, world, "pause_campaign")
@@ -386,7 +386,10 @@ async def test_tenant_isolation(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     other = await build_world(session)
+    await factories.act_as(session, world.org)
     action = await _propose(session, world, "pause_campaign")
+    # Acting as the other org, the card is not there (the service's filter; RLS on PostgreSQL).
+    await factories.act_as(session, other.org)
     with pytest.raises(NotFound):
         await flows.decide(
             session=session,
@@ -397,9 +400,12 @@ async def test_tenant_isolation(
             channel="slack",
             registry=registry,
         )
+    # Acting as the card's org, another org's admin has no say over it.
+    await factories.act_as(session, world.org)
     with pytest.raises(PermissionDenied):
         await _decide(session, world, action, other.admin, registry)
     assert platform.calls == []
+    assert (await _reloaded(session, action)).status is ActionStatus.PENDING
 
 
 async def test_rule_in_auto_mode_executes_without_a_human(

@@ -76,10 +76,13 @@ async def test_propose_binds_the_grant(session: AsyncSession, world: World) -> N
 
 async def test_org_overrides_expiry_and_caller_may_shorten_it(session: AsyncSession) -> None:
     world = await build_world(session, org_settings={"approval_expiry_hours": 2})
+    before = utcnow()
     action = await _budget(session, world, "60")
-    assert action.expires_at - utcnow() <= timedelta(hours=2)
     short = await _budget(session, world, "61", expires_in=timedelta(minutes=10))
-    assert short.expires_at - utcnow() <= timedelta(minutes=10)
+    after = utcnow()
+    # Both sides: expiry is the proposal's own moment plus the window, neither less nor more.
+    assert before + timedelta(hours=2) <= action.expires_at <= after + timedelta(hours=2)
+    assert before + timedelta(minutes=10) <= short.expires_at <= after + timedelta(minutes=10)
 
 
 @pytest.mark.parametrize(
@@ -172,6 +175,7 @@ async def test_another_orgs_campaign_and_user_are_not_found(
     session: AsyncSession, world: World
 ) -> None:
     other = await build_world(session)
+    await factories.act_as(session, world.org)
     with pytest.raises(NotFound):
         await service.propose(
             session=session,
@@ -233,6 +237,7 @@ async def test_short_codes_resolve_within_the_org_only(session: AsyncSession, wo
         await service.get(session=session, org_id=other.org.id, action_ref=action.short_code)
     with pytest.raises(NotFound):
         await service.get(session=session, org_id=other.org.id, action_ref=action.id)
+    await factories.act_as(session, world.org)
     with pytest.raises(NotFound):
         await service.get(session=session, org_id=world.org.id, action_ref=str(uuid.uuid4()))
 
@@ -256,39 +261,41 @@ async def test_codes_stay_unique_in_a_busy_org(session: AsyncSession, world: Wor
 
 
 async def test_list_pending_and_expire_overdue_sweep_all_orgs(
-    session: AsyncSession, world: World
+    system_session: AsyncSession,
 ) -> None:
-    other = await build_world(session)
-    open_action = await _budget(session, world, "60")
-    late = await _budget(session, world, "55")
+    """The worker's sweep runs across orgs (BYPASSRLS role), so it sets up both as well."""
+    world = await build_world(system_session)
+    other = await build_world(system_session)
+    open_action = await _budget(system_session, world, "60")
+    late = await _budget(system_session, world, "55")
     late_other = await service.propose(
-        session=session,
+        session=system_session,
         org_id=other.org.id,
         kind="pause_campaign",
         arguments={"campaign_id": str(other.campaign.id)},
         summary="pause",
     )
     past = utcnow() - timedelta(minutes=1)
-    await session.execute(
+    await system_session.execute(
         update(PendingAction)
         .where(PendingAction.id.in_([late.id, late_other.id]))
         .values(expires_at=past)
     )
-    pending = await service.list_pending(session=session, org_id=world.org.id)
+    pending = await service.list_pending(session=system_session, org_id=world.org.id)
     assert [action.id for action in pending] == [open_action.id]
 
-    expired = await service.expire_overdue(session=session)
+    expired = await service.expire_overdue(session=system_session)
     assert {action.id for action in expired} >= {late.id, late_other.id}
     assert open_action.id not in {action.id for action in expired}
     assert all(action.status is ActionStatus.EXPIRED for action in expired)
-    rows = await session.scalars(
+    rows = await system_session.scalars(
         select(AuditLog.org_id).where(
             AuditLog.action == "approval.expired",
             AuditLog.resource_id.in_([str(late.id), str(late_other.id)]),
         )
     )
     assert set(rows) == {world.org.id, other.org.id}
-    again = await service.expire_overdue(session=session)
+    again = await service.expire_overdue(session=system_session)
     assert not {late.id, late_other.id} & {action.id for action in again}
 
 
@@ -307,14 +314,15 @@ async def test_launch_counts_its_budget_against_the_threshold(session: AsyncSess
     assert action.required_role == "admin"  # a launch starts spending 150/day from nothing
 
 
-async def test_an_org_scoped_sweep_leaves_other_orgs_alone(session: AsyncSession) -> None:
+async def test_an_org_scoped_sweep_leaves_other_orgs_alone(system_session: AsyncSession) -> None:
+    # On the BYPASSRLS role, so only the service's own org filter can spare Globex.
     codes = {}
     for name in ("Acme", "Globex"):
-        organization = await factories.org(session, name=name)
-        account = await factories.ad_account(session, organization)
-        campaign = await factories.campaign(session, account)
+        organization = await factories.org(system_session, name=name)
+        account = await factories.ad_account(system_session, organization)
+        campaign = await factories.campaign(system_session, account)
         action = await service.propose(
-            session=session,
+            session=system_session,
             org_id=organization.id,
             kind="pause_campaign",
             arguments={"campaign_id": str(campaign.id)},
@@ -323,7 +331,7 @@ async def test_an_org_scoped_sweep_leaves_other_orgs_alone(session: AsyncSession
         codes[name] = (organization.id, action)
     acme_id, acme_action = codes["Acme"]
     later = utcnow() + timedelta(days=2)
-    swept = await service.expire_overdue(session=session, now=later, org_id=acme_id)
+    swept = await service.expire_overdue(session=system_session, now=later, org_id=acme_id)
     assert [action.id for action in swept] == [acme_action.id]
-    await session.refresh(codes["Globex"][1])
+    await system_session.refresh(codes["Globex"][1])
     assert codes["Globex"][1].status is ActionStatus.PENDING

@@ -58,7 +58,9 @@ async def test_fifty_concurrent_approvals_have_one_winner(pg_database: Database)
         org_id, code, action_id = org.id, action.short_code, action.id
         emails = {approver.id: approver.email for approver in approvers}
 
-    # A slow platform keeps the winner's row lock held while the others pile up behind it.
+    # No row lock is held across the platform call: the winner commits its claim first. A slow
+    # platform keeps the winner mid-execution (status `approved`) while the others arrive, so
+    # they lose on the claim's `status = pending` condition and must name the winner.
     platform = FakePlatform(name="sandbox", delay=0.05)
     registry = registry_with(platform)
     start = asyncio.Event()

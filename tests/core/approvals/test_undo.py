@@ -16,6 +16,7 @@ from core.campaigns.models import CampaignStatus
 from core.errors import Conflict, PermissionDenied, StaleApproval
 from core.ports import PlatformRegistry
 from core.users.models import User
+from tests import factories
 from tests.core.approvals.conftest import World, build_world
 from tests.core.approvals.fakes import FakePlatform
 
@@ -173,5 +174,6 @@ async def test_undo_is_tenant_scoped(
 ) -> None:
     done = await _executed(session, world, registry, "60")
     other = await build_world(session)
+    await factories.act_as(session, world.org)
     with pytest.raises(PermissionDenied):
         await _undo(session, world, done.short_code, other.admin)

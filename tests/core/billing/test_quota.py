@@ -198,12 +198,19 @@ class GenerationFailed(Exception):
 
 async def test_generation_counts_only_successful_blocks(database: Database) -> None:
     org_id = await new_org(database)
+    # Only a reservation raises the counter, so the highest value a reservation returned is
+    # the counter's peak over the whole run.
+    peak_reserved = 0
+    sampled: list[int] = []
+    running = True
 
     async def attempt(n: int) -> str:
+        nonlocal peak_reserved
         try:
             async with quota.generation(
                 sessions=lambda: database.tenant(org_id), org_id=org_id, now=NOW
-            ):
+            ) as reservation:
+                peak_reserved = max(peak_reserved, reservation.used)
                 await asyncio.sleep(0)  # the AI call; others run meanwhile
                 if n % 3 == 0:
                     raise GenerationFailed
@@ -213,11 +220,25 @@ async def test_generation_counts_only_successful_blocks(database: Database) -> N
             return "refused"
         return "ok"
 
+    async def observe() -> None:
+        """An outside reader of the committed counter while the callers race."""
+        while running:
+            sampled.append(await committed_count(database, org_id))
+            await asyncio.sleep(0)
+
+    observer = asyncio.create_task(observe())
     outcomes = await asyncio.gather(*(attempt(n) for n in range(90)))
+    running = False
+    await observer
     ok = outcomes.count("ok")
     assert 0 < ok <= 50
     assert outcomes.count("failed") > 0
-    # Only successes stay counted, and the limit held at every moment.
+    assert outcomes.count("refused") > 0
+    # The limit held at every moment, not only at the end.
+    assert ok <= peak_reserved <= 50
+    assert sampled
+    assert max(sampled) <= 50
+    # Only successes stay counted.
     assert await committed_count(database, org_id) == ok
 
 

@@ -96,6 +96,7 @@ async def test_never_returns_another_orgs_campaign(session: AsyncSession) -> Non
     org, _ = await _org_with(session, {"meta": ["Spring Launch"]})
     other, _ = await _org_with(session, {"meta": ["Summer Sale 2026 – TikTok"]})
     foreign = await lookup.find(session=session, org_id=other.id, query="summer sale")
+    await factories.act_as(session, org)
     with pytest.raises(NotFound):
         await lookup.find(session=session, org_id=org.id, query="summer sale")
     with pytest.raises(NotFound):

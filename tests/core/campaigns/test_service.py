@@ -63,6 +63,7 @@ async def test_create_starts_as_draft_and_is_audited(session: AsyncSession) -> N
 async def test_create_refuses_another_orgs_account(session: AsyncSession) -> None:
     actor, _ = await _setup(session)
     _, foreign_account = await _setup(session)
+    await factories.act_as(session, actor.org_id)
     with pytest.raises(NotFound):
         await service.create(
             session=session,
@@ -86,6 +87,7 @@ async def test_get_never_returns_another_orgs_campaign(session: AsyncSession) ->
     actor, account = await _setup(session)
     _, other_account = await _setup(session)
     foreign = await factories.campaign(session, other_account)
+    await factories.act_as(session, actor.org_id)
     with pytest.raises(NotFound):
         await service.get(session=session, org_id=actor.org_id, campaign_id=foreign.id)
     mine = await factories.campaign(session, account)
@@ -104,6 +106,7 @@ async def test_list_filters_by_platform_status_and_account(session: AsyncSession
     d = await factories.campaign(session, google, name="D", status=S.ARCHIVED)
     _, foreign = await _setup(session)
     await factories.campaign(session, foreign, name="Foreign")
+    await factories.act_as(session, actor.org_id)
 
     async def names(**filters: object) -> list[str]:
         found = await service.list_campaigns(session=session, org_id=actor.org_id, **filters)  # type: ignore[arg-type]
@@ -207,6 +210,7 @@ async def test_archive_and_full_lifecycle(session: AsyncSession) -> None:
 async def test_actor_from_another_org_is_refused(session: AsyncSession) -> None:
     actor, account = await _setup(session)
     other_actor, _ = await _setup(session)
+    await factories.act_as(session, actor.org_id)
     campaign = await factories.campaign(session, account)
     with pytest.raises(PermissionDenied):
         await service.change_status(
@@ -222,6 +226,7 @@ async def test_status_change_on_another_orgs_campaign_is_not_found(session: Asyn
     actor, _ = await _setup(session)
     _, foreign_account = await _setup(session)
     foreign = await factories.campaign(session, foreign_account, status=S.ACTIVE)
+    await factories.act_as(session, actor.org_id)
     with pytest.raises(NotFound):
         await service.change_status(
             session=session,
@@ -230,5 +235,6 @@ async def test_status_change_on_another_orgs_campaign_is_not_found(session: Asyn
             campaign_id=foreign.id,
             target=S.PAUSED,
         )
+    await factories.act_as(session, foreign_account.org_id)
     await session.refresh(foreign)
     assert foreign.status == S.ACTIVE

@@ -69,6 +69,7 @@ async def world(session: AsyncSession) -> World:
     other = await factories.org(session)
     other_account = await factories.ad_account(session, other, platform="meta")
     await _daily(session, await factories.campaign(session, other_account, name="LA"), "UTC")
+    await factories.act_as(session, org)
     return World(org, la, tokyo, la_campaign, tokyo_campaign, google_campaign)
 
 

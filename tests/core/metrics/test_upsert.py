@@ -133,6 +133,7 @@ async def test_rows_for_another_orgs_or_unknown_campaign_are_rejected(
 ) -> None:
     campaign = await _campaign(session)
     other = await _campaign(session)
+    await factories.act_as(session, campaign.org_id)
     stolen = _replace(_rows(campaign, 1)[0], {"org_id": other.org_id})
     with pytest.raises(ValidationFailed):
         await upsert(session=session, rows=[stolen])
@@ -145,7 +146,9 @@ async def test_rows_for_another_orgs_or_unknown_campaign_are_rejected(
 
 
 async def test_many_rows_across_chunks(session: AsyncSession) -> None:
-    campaigns = [await _campaign(session) for _ in range(4)]
+    organization = await factories.org(session)
+    accounts = [await factories.ad_account(session, organization) for _ in range(4)]
+    campaigns = [await factories.campaign(session, account) for account in accounts]
     rows = [row for campaign in campaigns for row in _rows(campaign, 400)]
     result = await upsert(session=session, rows=rows)
     assert result.written == 1600
@@ -184,6 +187,7 @@ async def test_failed_upsert_keeps_earlier_work_in_the_transaction(session: Asyn
 async def test_org_scope_refuses_rows_of_another_org(session: AsyncSession) -> None:
     campaign = await _campaign(session)
     other = await _campaign(session)
+    await factories.act_as(session, campaign.org_id)
     with pytest.raises(ValidationFailed):
         await upsert(session=session, rows=_rows(other, 1), org_id=campaign.org_id)
     result = await upsert(session=session, rows=_rows(campaign, 1), org_id=campaign.org_id)
@@ -195,6 +199,7 @@ async def test_one_wrong_org_among_rows_of_the_same_campaign_is_caught(
 ) -> None:
     campaign = await _campaign(session)
     other = await _campaign(session)
+    await factories.act_as(session, campaign.org_id)
     rows = _rows(campaign, 5)
     # Same campaign_id object in every row; only the middle row claims another org.
     rows[2] = _replace(rows[2], {"org_id": other.org_id})

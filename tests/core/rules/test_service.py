@@ -41,6 +41,7 @@ async def test_create_requires_manage_rules_and_is_audited(session: AsyncSession
 async def test_other_org_user_is_refused(session: AsyncSession) -> None:
     mine, theirs = await factories.org(session), await factories.org(session)
     admin = await factories.user(session, theirs, role=Role.ADMIN)
+    await factories.act_as(session, mine)
     with pytest.raises(PermissionDenied):
         await service.create_rule(
             session=session,
