@@ -14,7 +14,7 @@ import typer
 from bot.replies import Reply
 from channels.base import ChannelAddress
 from channels.cli import demo_seed
-from channels.cli.runtime import console, fail, load_settings
+from channels.cli.runtime import check_local_secrets, console, fail, load_settings
 from channels.console import ConsoleChannel, answer_once, converse
 from core import schema
 from core.config import Settings
@@ -162,6 +162,7 @@ def chat(
 ) -> None:
     """Chat with AdPilot in the terminal (or answer one command with -c)."""
     settings = load_settings()
+    check_local_secrets(settings)
     prepare_database(settings)
     raise typer.Exit(open_chat(settings, org_slug=org, email=user, command=command))
 
@@ -172,6 +173,7 @@ def demo(
 ) -> None:
     """Create a demo org with sandbox accounts, campaigns, metrics and rules; then chat."""
     settings = load_settings()
+    check_local_secrets(settings)
     prepare_database(settings)
     try:
         asyncio.run(demo_seed.seed(settings, slug=org, progress=_progress))

@@ -34,6 +34,19 @@ def load_settings() -> Settings:
         fail(str(exc), code=2)
 
 
+def check_local_secrets(settings: Settings) -> None:
+    """Refuse to start on an unsafe development key file (readable by others, foreign owner).
+
+    Checked up front: found in the middle of a chat turn, it could only become a generic error.
+    """
+    from core.security import crypto
+
+    try:
+        crypto.key_list(settings)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+
+
 @asynccontextmanager
 async def owner_session(settings: Settings) -> AsyncIterator[AsyncSession]:
     """One transaction as the schema owner (admin commands act across orgs), engine closed after."""
