@@ -10,19 +10,22 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from pydantic_ai.models import Model
 
-from bot import agent, commands, dispatch, text_input
+from bot import commands, dispatch, text_input
 from bot import errors as bot_errors
-from bot.deps import BotDeps
+from bot.deps import BotDeps, model_configured
 from bot.replies import Reply
 from core.config import Settings
 from core.db import Database
 from core.errors import CoreError
 from core.ports import PlatformRegistry
 from core.users import identity
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +162,12 @@ class Bot:
         return Reply(text="Linked! This chat now acts as your AdPilot user. Type `help` to start.")
 
     async def _agent_turn(self, deps: BotDeps, text: str) -> Reply:
+        if deps.model is None and not model_configured(deps.settings):
+            return Reply(text=NO_MODEL_HINT)
+        # Imported only when a model can answer: pydantic-ai and the provider SDKs take
+        # seconds of CPU to import, which every command-only `adpilot chat -c` used to pay.
+        from bot import agent
+
         model = await agent.model_for_org(deps)
         if model is None:
             return Reply(text=NO_MODEL_HINT)

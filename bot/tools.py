@@ -14,7 +14,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ai_copy import generate
 from bot.calls import call_tool
 from bot.commands import RuleAdd
 from bot.deps import BotDeps
@@ -396,6 +395,9 @@ async def generate_ad_copy(
     count: int = 3,
 ) -> Reply:
     """Write ad copy variants for a product within the platform's length limits."""
+    # Imported here: the copy agent is pydantic-ai, which command-only turns never load.
+    from bot.ai_copy import generate
+
     return await generate.ad_copy_reply(
         deps, product=product, platform=platform, tone=tone, count=count
     )
