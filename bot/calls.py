@@ -24,16 +24,21 @@ Work = Callable[[AsyncSession, User], Awaitable[Reply]]
 
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
-    # Cleaned again here: the agent's arguments never passed the message edge, and a NUL
-    # in jsonb would make PostgreSQL refuse the audit row itself.
-    return {
-        key: str(value)
-        if isinstance(value, Decimal | uuid.UUID)
-        else clean(value)
-        if isinstance(value, str)
-        else value
-        for key, value in arguments.items()
-    }
+    return {key: _scrubbed(value) for key, value in arguments.items()}
+
+
+def _scrubbed(value: Any) -> Any:
+    # Cleaned again here, nested values too: the agent's arguments never passed the message
+    # edge, and a NUL anywhere in jsonb would make PostgreSQL refuse the audit row itself.
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(str(key)): _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item) for item in value]
+    return value
 
 
 async def call_tool(deps: BotDeps, tool: str, arguments: dict[str, Any], work: Work) -> Reply:

@@ -115,12 +115,16 @@ async def test_an_unexpected_failure_is_audited_with_clean_arguments(
         raise RuntimeError("boom")
 
     # The agent's arguments never pass the message edge: the audit path cleans them itself.
+    arguments = {"campaign": "a\x00b", "rule": {"conditions": ["cpa\x00 > 1", "\ud800x"]}}
     with pytest.raises(RuntimeError):
-        await call_tool(bot.deps(world.ctx()), "pause_campaign", {"campaign": "a\x00b"}, broken)
+        await call_tool(bot.deps(world.ctx()), "create_rule", arguments, broken)
     async with database.tenant(world.org_id) as session:
         row = await session.scalar(select(AuditLog).where(AuditLog.action.like("bot.tool.%")))
     assert row is not None
-    assert row.after == {"arguments": {"campaign": "ab"}, "outcome": "error"}
+    assert row.after == {
+        "arguments": {"campaign": "ab", "rule": {"conditions": ["cpa > 1", "x"]}},
+        "outcome": "error",
+    }
 
 
 async def test_an_over_long_message_is_refused_before_any_work(
