@@ -202,3 +202,16 @@ async def test_the_guard_maps_validation_and_arithmetic_errors(bot: Bot) -> None
         Decimal("1e40").quantize(Decimal("0.01"))
     reply = await bot._guard(huge_quantize())
     assert reply == bot_errors.NOT_A_NUMBER
+
+
+async def test_a_rule_name_used_twice_is_a_conflict_even_outside_ascii(
+    bot: Bot, world: World
+) -> None:
+    # Found by the fuzz: SQLite's lower() folds ASCII only, so the duplicate check missed
+    # "ÐELTA" and the unique constraint answered with the generic error.
+    rule = "rule add 'ÐELTA Ü' when cpa > 5 then pause"
+    first = await bot.handle_text(world.ctx(), rule)
+    assert not first.is_error, first.text
+    second = await bot.handle_text(world.ctx(), rule)
+    assert second.is_error
+    assert "exists already" in second.text
