@@ -10,7 +10,7 @@ bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 
 setup: bootstrap
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --compile-bytecode --quiet
 
 ## Run AdPilot on the embedded default (SQLite, sandbox ad platform, no services, no API key).
 demo: setup

@@ -17,7 +17,7 @@ from pydantic_ai.models import Model
 
 from bot import history as conversation_history
 from bot.agent_tools import register_tools
-from bot.deps import BotDeps
+from bot.deps import BotDeps, model_configured
 from bot.models import build_chain
 from bot.replies import Reply
 from core.orgs import service as orgs
@@ -73,7 +73,7 @@ async def model_for_org(deps: BotDeps) -> Model | None:
     if deps.model is not None:
         return deps.model
     settings = deps.settings
-    if not (settings.llm_model or settings.llm_budget_model):
+    if not model_configured(settings):
         return None
     async with deps.transaction() as session:
         org = await orgs.get(session=session, org_id=deps.org_id)

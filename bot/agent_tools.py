@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic_ai import Agent, RunContext
 
 from bot import tools
+from bot.ai_copy.limits import MAX_VARIANTS, PRODUCT_MAX_CHARS, TONE_MAX_CHARS
 from bot.deps import BotDeps
 from bot.errors import to_text
 from bot.replies import Reply
@@ -117,10 +118,10 @@ def register_tools(agent: Agent[BotDeps, str]) -> None:  # noqa: C901 - one shor
     @agent.tool
     async def generate_ad_copy(
         ctx: RunContext[BotDeps],
-        product: Annotated[str, Field(min_length=1, max_length=300)],
+        product: Annotated[str, Field(min_length=1, max_length=PRODUCT_MAX_CHARS)],
         platform: CopyPlatform = "google",
-        tone: Annotated[str, Field(max_length=60)] | None = None,
-        count: Annotated[int, Field(ge=1, le=10)] = 3,
+        tone: Annotated[str, Field(max_length=TONE_MAX_CHARS)] | None = None,
+        count: Annotated[int, Field(ge=1, le=MAX_VARIANTS)] = 3,
     ) -> str:
         """Write ad copy variants within the platform's length limits (uses the AI quota)."""
         return await _answer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -11,19 +12,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.deps import BotDeps
 from bot.replies import Reply
+from bot.text_input import clean
 from core.audit.service import record
 from core.errors import CoreError
 from core.users import service as users
 from core.users.models import User
 
+log = logging.getLogger(__name__)
+
 Work = Callable[[AsyncSession, User], Awaitable[Reply]]
 
 
 def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: str(value) if isinstance(value, Decimal | uuid.UUID) else value
-        for key, value in arguments.items()
-    }
+    return {key: _scrubbed(value) for key, value in arguments.items()}
+
+
+def _scrubbed(value: Any) -> Any:
+    # Cleaned again here, nested values too: the agent's arguments never passed the message
+    # edge, and a NUL anywhere in jsonb would make PostgreSQL refuse the audit row itself.
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(str(key)): _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item) for item in value]
+    return value
 
 
 async def call_tool(deps: BotDeps, tool: str, arguments: dict[str, Any], work: Work) -> Reply:
@@ -39,6 +54,19 @@ async def call_tool(deps: BotDeps, tool: str, arguments: dict[str, Any], work: W
         async with deps.transaction() as session:
             await _audit(session, deps, tool, arguments, outcome=exc.code)
         raise
+    except Exception:
+        # An unexpected failure is the attempt most worth a record: audit it, then re-raise.
+        await _audit_failure(deps, tool, arguments)
+        raise
+
+
+async def _audit_failure(deps: BotDeps, tool: str, arguments: dict[str, Any]) -> None:
+    try:
+        async with deps.transaction() as session:
+            await _audit(session, deps, tool, arguments, outcome="error")
+    except Exception:
+        # The original error matters more than its audit row; both reach the log.
+        log.exception("could not audit the failed call of %s", tool)
 
 
 async def _audit(

@@ -6,8 +6,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pydantic_ai.models import Model
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.replies import ApprovalCard, Chart, Table
@@ -15,6 +15,15 @@ from core.audit.service import Actor
 from core.config import Settings
 from core.db import Database
 from core.ports import PlatformRegistry
+
+if TYPE_CHECKING:
+    # Typing only: importing pydantic-ai costs seconds, and command turns never need it.
+    from pydantic_ai.models import Model
+
+
+def model_configured(settings: Settings) -> bool:
+    """Whether settings name any model (then free text goes to the agent)."""
+    return bool(settings.llm_model or settings.llm_budget_model)
 
 
 @dataclass

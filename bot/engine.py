@@ -10,12 +10,13 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pydantic_ai.models import Model
+from pydantic import ValidationError
 
-from bot import agent, commands, dispatch
+from bot import commands, dispatch, text_input
 from bot import errors as bot_errors
-from bot.deps import BotDeps
+from bot.deps import BotDeps, model_configured
 from bot.replies import Reply
 from core.config import Settings
 from core.db import Database
@@ -23,7 +24,14 @@ from core.errors import CoreError
 from core.ports import PlatformRegistry
 from core.users import identity
 
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
 log = logging.getLogger(__name__)
+
+# Approval codes are a few characters; a display name is shown in a line of text.
+_MAX_CODE_CHARS = 40
+_MAX_NAME_CHARS = 200
 
 NO_MODEL_HINT = (
     "I only understand commands right now (no AI model is configured). "
@@ -82,21 +90,29 @@ class Bot:
 
     async def handle_text(self, ctx: TurnContext, text: str) -> Reply:
         """Answer one message: a command if it parses as one, else an agent turn."""
-        command = commands.parse(text)
+        return await self._guard(self._text_turn(ctx, text))
+
+    async def _text_turn(self, ctx: TurnContext, text: str) -> Reply:
+        # Every channel's text passes here, so this is the one place it is cleaned and capped.
+        command = commands.parse(text_input.message_text(text))
         deps = self.deps(ctx)
         if isinstance(command, commands.FreeText):
-            return await self._guard(self._agent_turn(deps, command.text))
-        return await self._guard(dispatch.run(command, deps))
+            return await self._agent_turn(deps, command.text)
+        return await dispatch.run(command, deps)
 
     async def handle_decision(self, ctx: TurnContext, action_ref: str, approve: bool) -> Reply:
         """A button tap (or `approve CODE`): decided by core, never by the model."""
         deps = self.deps(ctx)
-        return await self._guard(dispatch.run(commands.Decide(action_ref, approve), deps))
+        code = text_input.clean(action_ref)[:_MAX_CODE_CHARS]
+        return await self._guard(dispatch.run(commands.Decide(code, approve), deps))
 
     async def identify(
         self, *, channel: str, workspace: str, external_user_id: str, conversation_id: str
     ) -> TurnContext | None:
         """The linked speaker of a chat message, or None for a stranger."""
+        channel, workspace = text_input.clean(channel), text_input.clean(workspace)
+        external_user_id = text_input.clean(external_user_id)
+        conversation_id = text_input.clean(conversation_id)
         async with self.database.system() as session:
             speaker = await identity.resolve(
                 session=session,
@@ -124,35 +140,51 @@ class Bot:
         display_name: str | None = None,
     ) -> Reply:
         """A stranger gets linking help and no data; `link CODE` links their chat account."""
-        command = commands.parse(text)
+        try:
+            command = commands.parse(text_input.message_text(text))
+        except CoreError as exc:
+            return bot_errors.to_reply(exc)
         if not isinstance(command, commands.Link):
             return Reply(text=LINK_HELP)
+        name = text_input.clean(display_name)[:_MAX_NAME_CHARS] if display_name else None
         try:
             async with self.database.system() as session:
                 await identity.redeem_link_code(
                     session=session,
                     code=command.code,
-                    channel=channel,
-                    workspace=workspace,
-                    external_user_id=external_user_id,
-                    display_name=display_name,
+                    channel=text_input.clean(channel),
+                    workspace=text_input.clean(workspace),
+                    external_user_id=text_input.clean(external_user_id),
+                    display_name=name,
                 )
         except CoreError as exc:
             return bot_errors.to_reply(exc)
         return Reply(text="Linked! This chat now acts as your AdPilot user. Type `help` to start.")
 
     async def _agent_turn(self, deps: BotDeps, text: str) -> Reply:
+        if deps.model is None and not model_configured(deps.settings):
+            return Reply(text=NO_MODEL_HINT)
+        # Imported only when a model can answer: pydantic-ai and the provider SDKs take
+        # seconds of CPU to import, which every command-only `adpilot chat -c` used to pay.
+        from bot import agent
+
         model = await agent.model_for_org(deps)
         if model is None:
             return Reply(text=NO_MODEL_HINT)
         return await agent.run_turn(deps, text, model=model)
 
     async def _guard(self, work: Awaitable[Reply]) -> Reply:
-        """Run a turn; CoreError -> friendly line, anything else -> logged, generic line."""
+        """Run a turn; CoreError or bad input -> friendly line, anything else -> generic line."""
         try:
             reply = await work
         except CoreError as exc:
             return bot_errors.to_reply(exc)
+        except ValidationError as exc:
+            return bot_errors.invalid_input_reply(exc)
+        except ArithmeticError:
+            # decimal.InvalidOperation and friends: a number beyond what money arithmetic holds.
+            log.info("bot turn refused an unusable number", exc_info=True)
+            return bot_errors.NOT_A_NUMBER
         except Exception:
             log.exception("bot turn failed")
             return bot_errors.UNEXPECTED

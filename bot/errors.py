@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from bot.replies import Reply
 from core import errors
+from core.validation import Label, first_friendly
 
 _HINTS: dict[type[errors.CoreError], str] = {
     errors.PermissionDenied: "Ask an admin if you need this.",
@@ -38,6 +41,28 @@ def to_text(exc: errors.CoreError) -> str:
 
 def to_reply(exc: errors.CoreError) -> Reply:
     return Reply(text=to_text(exc), is_error=True)
+
+
+# The fields of what the bot validates itself (the rule draft of `rule add`, tool arguments).
+FIELD_LABELS = {
+    "name": Label("A rule name"),
+    "conditions": Label("A rule", items="conditions"),
+    "percent": Label("A budget change", unit="%"),
+    "amount": Label("That budget"),
+    "product": Label("The product description"),
+    "tone": Label("The tone"),
+    "count": Label("The number of variants"),
+}
+
+NOT_A_NUMBER = Reply(
+    text="That number is not valid here (too many digits, or not a number at all).",
+    is_error=True,
+)
+
+
+def invalid_input_reply(exc: ValidationError) -> Reply:
+    """A validation failure the grammar let through: one line with the field and the limit."""
+    return Reply(text=first_friendly(exc, FIELD_LABELS), is_error=True)
 
 
 UNEXPECTED = Reply(

@@ -14,7 +14,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ai_copy import generate
 from bot.calls import call_tool
 from bot.commands import RuleAdd
 from bot.deps import BotDeps
@@ -52,6 +51,9 @@ __all__ = [
 ]
 
 _CENT = Decimal("0.01")
+# The same bounds the agent's tool arguments have (bot/agent_tools.py).
+MAX_DAILY_BUDGET = Decimal(10_000_000)
+MIN_PERCENT, MAX_PERCENT = Decimal(-100), Decimal(1000)
 
 
 # --- proposals (never executed here) ----------------------------------------------------------
@@ -127,9 +129,11 @@ def new_budget(
     if (amount is None) == (percent is None):
         raise ValidationFailed("Give either a new amount or a percent change.", field="amount")
     if amount is not None:
+        _check_amount(amount)
         target = amount
     else:
         assert percent is not None
+        _check_percent(percent)
         if current is None:
             raise ValidationFailed(
                 "This campaign has no daily budget to change by a percent; give an amount.",
@@ -141,6 +145,30 @@ def new_budget(
     if not target.is_finite() or target <= 0:
         raise ValidationFailed("A daily budget must be a positive amount.", field="amount")
     return target
+
+
+def _check_amount(amount: Decimal) -> None:
+    # Bounded before any arithmetic: a 29-digit amount overflows decimal's 28-digit context.
+    if not amount.is_finite() or not 0 < amount <= MAX_DAILY_BUDGET:
+        raise ValidationFailed(
+            f"That budget is not a valid amount (a daily budget is above 0 and at most "
+            f"{MAX_DAILY_BUDGET:,}).",
+            field="amount",
+        )
+    if amount != amount.quantize(_CENT):
+        raise ValidationFailed(
+            "That budget is not a valid amount (at most 2 decimal places).", field="amount"
+        )
+
+
+def _check_percent(percent: Decimal) -> None:
+    if not percent.is_finite() or not MIN_PERCENT < percent <= MAX_PERCENT:
+        shown = f"{percent:+}%" if percent.is_finite() and percent.adjusted() < 12 else "that"
+        raise ValidationFailed(
+            f"A budget change must be above {MIN_PERCENT}% and at most +{MAX_PERCENT}% "
+            f"(you gave {shown}).",
+            field="percent",
+        )
 
 
 async def change_budget(
@@ -367,6 +395,9 @@ async def generate_ad_copy(
     count: int = 3,
 ) -> Reply:
     """Write ad copy variants for a product within the platform's length limits."""
+    # Imported here: the copy agent is pydantic-ai, which command-only turns never load.
+    from bot.ai_copy import generate
+
     return await generate.ad_copy_reply(
         deps, product=product, platform=platform, tone=tone, count=count
     )

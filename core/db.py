@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from core.config import Settings, get_settings
+from core.security.local_files import ensure_private_sqlite_file
 
 Trust = Literal["app", "worker", "owner"]
 
@@ -52,6 +53,7 @@ def create_engine(
     database_url = url or settings.url_for(trust)
     is_sqlite = make_url(database_url).get_backend_name() == "sqlite"
     if is_sqlite:
+        ensure_private_sqlite_file(database_url)
         kwargs.setdefault("connect_args", {"timeout": 30})
     else:
         kwargs.setdefault("pool_size", 10)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic_ai import Agent, ModelRetry, RunContext
+from pydantic_ai import Agent, ModelRetry, RunContext, UsageLimits
 from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.models import Model
 
-from bot.ai_copy.limits import LIMITS, AdCopy, CopyPlatform, violations
+from bot.ai_copy.limits import (
+    LIMITS,
+    MAX_VARIANTS,
+    PRODUCT_MAX_CHARS,
+    TONE_MAX_CHARS,
+    AdCopy,
+    CopyPlatform,
+    violations,
+)
 from bot.calls import audited
 from bot.deps import BotDeps
 from bot.replies import Reply, Table
 from core.billing import service as billing
+from core.config import Settings
+from core.errors import ValidationFailed
 from core.rbac import Permission, require
 from core.users import service as users
 
@@ -71,6 +81,36 @@ def build_copy_agent() -> Agent[CopyRequest, AdCopy]:
 _COPY_AGENT = build_copy_agent()
 
 
+def copy_usage_limits(settings: Settings) -> UsageLimits:
+    """One first try plus the corrective rounds, within the same token budget as a chat turn."""
+    return UsageLimits(
+        request_limit=COPY_RETRIES + 1,
+        total_tokens_limit=settings.llm_max_tokens_per_turn,
+    )
+
+
+def check_request(*, product: str, tone: str | None, count: int) -> None:
+    """Refuse a request over the field caps with the field, the limit and what was given."""
+    if not product.strip():
+        raise ValidationFailed("What product should the ads be about?", field="product")
+    if len(product) > PRODUCT_MAX_CHARS:
+        raise ValidationFailed(
+            f"The product description can be at most {PRODUCT_MAX_CHARS} characters "
+            f"(you gave {len(product):,}).",
+            field="product",
+        )
+    if tone is not None and len(tone) > TONE_MAX_CHARS:
+        raise ValidationFailed(
+            f"The tone can be at most {TONE_MAX_CHARS} characters (you gave {len(tone):,}).",
+            field="tone",
+        )
+    if not 1 <= count <= MAX_VARIANTS:
+        raise ValidationFailed(
+            f"Ask for between 1 and {MAX_VARIANTS} variants (you asked for {count}).",
+            field="count",
+        )
+
+
 def _prompt(product: str, tone: str | None) -> str:
     tone_text = f" The tone is {tone}." if tone else ""
     return f"Product: {product}.{tone_text}"
@@ -93,6 +133,7 @@ async def write_copy(
             _prompt(product, tone),
             model=model,
             deps=CopyRequest(platform=platform, count=count),
+            usage_limits=copy_usage_limits(deps.settings),
         )
     usage = result.usage
     async with deps.transaction() as session:
@@ -128,6 +169,7 @@ async def ad_copy_reply(
         async with deps.transaction() as session:
             user = await users.get(session=session, org_id=deps.org_id, user_id=deps.user_id)
             require(user, Permission.VIEW)
+        check_request(product=product, tone=tone, count=count)
         model = await model_for_org(deps)
         if model is None:
             return Reply(text=NO_MODEL, is_error=True)

@@ -9,6 +9,12 @@ from pydantic import BaseModel, Field
 
 CopyPlatform = Literal["google", "meta", "tiktok"]
 
+# What a person (or the chat agent) may ask copy for: enough for a product and a tone, not a
+# pasted page that would be sent, and billed, to the model with every corrective round.
+PRODUCT_MAX_CHARS = 300
+TONE_MAX_CHARS = 60
+MAX_VARIANTS = 10
+
 
 @dataclass(frozen=True)
 class Limits:

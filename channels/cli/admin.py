@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import enum
+
 import typer
 from rich.table import Table
 
-from channels.cli import doctor as doctor_checks
 from channels.cli.runtime import console, fail, load_settings, owner_session, run
-from core import schema
-from core.orgs import service as orgs
-from core.orgs.models import PlanTier
-from core.users import identity
-from core.users import service as users
-from core.users.models import Role
+
+
+# Core's PlanTier and Role, repeated so that `--help` need not import the ORM models they live
+# in (SQLAlchemy alone costs more than the whole help); tests/cli/test_startup.py keeps them equal.
+class PlanChoice(enum.StrEnum):
+    FREE = "free"
+    STARTER = "starter"
+    PRO = "pro"
+    AGENCY = "agency"
+
+
+class RoleChoice(enum.StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    USER = "user"
 
 
 def migrate(
     revision: str = typer.Argument("head", help="Target revision; 'head' is the newest."),
 ) -> None:
     """Create or upgrade the database schema (safe to run again)."""
+    from core import schema
+
     settings = load_settings()
     console.print(f"Migrating {_redacted(settings.database_url)} to {revision} ...")
     try:
@@ -31,11 +43,14 @@ def migrate(
 def create_org(
     name: str = typer.Argument(..., help="The organization's display name."),
     slug: str | None = typer.Option(None, help="Short id used on the command line."),
-    plan: PlanTier = typer.Option(PlanTier.FREE, help="Plan tier."),
+    plan: PlanChoice = typer.Option(PlanChoice.FREE, help="Plan tier."),
     timezone: str = typer.Option("UTC", help="IANA timezone for reports, e.g. Europe/Berlin."),
     currency: str = typer.Option("USD", help="ISO currency code."),
 ) -> None:
     """Create an organization (a tenant)."""
+    from core.orgs import service as orgs
+    from core.orgs.models import PlanTier
+
     settings = load_settings()
 
     async def body() -> str:
@@ -44,7 +59,7 @@ def create_org(
                 session=session,
                 name=name,
                 slug=slug,
-                plan=plan,
+                plan=PlanTier(plan.value),
                 timezone=timezone,
                 currency=currency,
             )
@@ -57,7 +72,7 @@ def create_org(
 def create_user(
     org: str = typer.Option(..., "--org", help="The organization's slug."),
     email: str = typer.Option(..., "--email", help="Sign-in email."),
-    role: Role = typer.Option(Role.USER, "--role", help="admin, manager or user."),
+    role: RoleChoice = typer.Option(RoleChoice.USER, "--role", help="admin, manager or user."),
     name: str | None = typer.Option(None, "--name", help="Display name."),
     password: str = typer.Option(
         ...,
@@ -69,6 +84,10 @@ def create_user(
     ),
 ) -> None:
     """Create a user in an organization."""
+    from core.orgs import service as orgs
+    from core.users import service as users
+    from core.users.models import Role
+
     settings = load_settings()
 
     async def body() -> None:
@@ -78,7 +97,7 @@ def create_user(
                 session=session,
                 org_id=organization.id,
                 email=email,
-                role=role,
+                role=Role(role.value),
                 password=password,
                 name=name,
             )
@@ -92,6 +111,10 @@ def link_code(
     email: str = typer.Option(..., "--email", help="The user the chat account will act as."),
 ) -> None:
     """Issue a one-time code; send `link CODE` from a chat app to link that account."""
+    from core.orgs import service as orgs
+    from core.users import identity
+    from core.users import service as users
+
     settings = load_settings()
 
     async def body() -> str:
@@ -110,6 +133,8 @@ def link_code(
 
 def doctor() -> None:
     """Check database, Redis, channels, platforms and LLM; exit 1 if a required part is down."""
+    from channels.cli import doctor as doctor_checks
+
     settings = load_settings()
     results = run(lambda: doctor_checks.run_checks(settings))
     table = Table(title="AdPilot doctor", show_lines=False)

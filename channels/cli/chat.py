@@ -1,154 +1,18 @@
-"""CLI commands: `adpilot chat` (the console channel) and `adpilot demo` (seed, then chat)."""
+"""CLI commands: `adpilot chat` (the console channel) and `adpilot demo` (seed, then chat).
+
+Only typer at import: the session (database, bot, adapters) is imported when a command runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
-from collections.abc import Coroutine
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from bot.replies import Reply
-from channels.base import ChannelAddress
-from channels.cli import demo_seed
-from channels.cli.runtime import console, fail, load_settings
-from channels.console import ConsoleChannel, answer_once, converse
-from core import schema
-from core.config import Settings
-from core.db import Database
-from core.errors import CoreError
-from core.orgs import service as orgs
-from core.users import service as users
+from channels.cli.runtime import check_local_secrets, console, fail, load_settings
 
-if TYPE_CHECKING:
-    # Imported where used: the bot pulls in the LLM stack, which other commands need not load.
-    from bot.engine import Bot, TurnContext
-
-T = TypeVar("T")
-
-CONSOLE_WORKSPACE = "local"
-
-
-@dataclass(frozen=True)
-class Speaker:
-    """Who is talking on the console, resolved once at start."""
-
-    org_id: uuid.UUID
-    org_name: str
-    user_id: uuid.UUID
-    email: str
-
-
-class ConsoleTurns:
-    """The bot bound to one console conversation (the channel's Turns)."""
-
-    def __init__(self, bot: Bot, context: TurnContext) -> None:
-        self.bot = bot
-        self.context = context
-
-    async def text(self, text: str) -> Reply:
-        return await self.bot.handle_text(self.context, text)
-
-    async def decide(self, action_ref: str, approve: bool) -> Reply:
-        return await self.bot.handle_decision(self.context, action_ref, approve)
-
-
-def console_address(email: str) -> ChannelAddress:
-    """The console's identity for a user: one conversation per email on this machine."""
-    return ChannelAddress(
-        channel="console", workspace=CONSOLE_WORKSPACE, conversation_id=f"console:{email}"
-    )
-
-
-def prepare_database(settings: Settings) -> None:
-    """The embedded SQLite default needs no setup step: migrate it on first use (a no-op after)."""
-    if not settings.is_sqlite:
-        return
-    try:
-        schema.upgrade(settings.database_url)
-    except Exception as exc:
-        fail(f"could not prepare the embedded database: {exc}")
-
-
-async def resolve_speaker(database: Database, *, org_slug: str, email: str | None) -> Speaker:
-    """The org by slug and the speaking user (default: the org's first admin)."""
-    async with database.system() as session:
-        org = await orgs.get_by_slug(session=session, slug=org_slug)
-        if email is None:
-            user = await users.first_admin(session=session, org_id=org.id)
-        else:
-            user = await users.get_by_email(session=session, org_id=org.id, email=email)
-        if not user.is_active:
-            raise CoreError(f"{user.email} is deactivated.")
-        return Speaker(org_id=org.id, org_name=org.name, user_id=user.id, email=user.email)
-
-
-class ChatApp:
-    """The console composition root: one event loop, one Database, one Bot for the session."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.runner = asyncio.Runner()
-        from bot.engine import Bot
-
-        self.database = Database(settings)
-        registry = demo_seed.embedded_registry(settings, self.database)
-        self.bot = Bot(database=self.database, registry=registry, settings=settings)
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.runner.run(coroutine)
-
-    def turns_for(self, speaker: Speaker) -> ConsoleTurns:
-        from bot.engine import TurnContext
-
-        address = console_address(speaker.email)
-        context = TurnContext(
-            org_id=speaker.org_id,
-            user_id=speaker.user_id,
-            channel=address.channel,
-            workspace=address.workspace,
-            conversation_id=address.conversation_id,
-        )
-        return ConsoleTurns(self.bot, context)
-
-    def close(self) -> None:
-        try:
-            self.runner.run(self.database.dispose())
-        finally:
-            self.runner.close()
-
-
-def open_chat(settings: Settings, *, org_slug: str, email: str | None, command: str | None) -> int:
-    """Run the REPL, or answer one command; the exit code is 1 when that answer is an error."""
-    app = ChatApp(settings)
-    try:
-        try:
-            speaker = app.run(resolve_speaker(app.database, org_slug=org_slug, email=email))
-        except CoreError as exc:
-            fail(exc.message)
-        turns = app.turns_for(speaker)
-        if command is not None:
-            channel = ConsoleChannel(console, interactive=False)
-            return 1 if answer_once(channel, turns, app.run, command).is_error else 0
-        channel = ConsoleChannel(console, interactive=True)
-        _enable_line_editing()
-        console.print(
-            f"[bold]AdPilot[/] · {speaker.org_name} · you are {speaker.email}. "
-            "Type [bold cyan]help[/], or [bold cyan]exit[/] to leave."
-        )
-        converse(channel, turns, app.run)
-        return 0
-    finally:
-        app.close()
-
-
-def _enable_line_editing() -> None:
-    # Importing readline gives input() history and editing; Windows has none, input() still works.
-    with contextlib.suppress(ImportError):
-        import readline  # noqa: F401
+# channels/cli/demo_seed.DEMO_SLUG, repeated so `--help` need not import the seeding code.
+DEMO_SLUG = "demo"
 
 
 def chat(
@@ -161,17 +25,25 @@ def chat(
     ),
 ) -> None:
     """Chat with AdPilot in the terminal (or answer one command with -c)."""
+    from channels.cli.chat_session import open_chat, prepare_database
+
     settings = load_settings()
+    check_local_secrets(settings)
     prepare_database(settings)
     raise typer.Exit(open_chat(settings, org_slug=org, email=user, command=command))
 
 
 def demo(
-    org: str = typer.Option(demo_seed.DEMO_SLUG, "--org", help="Slug of the demo organization."),
+    org: str = typer.Option(DEMO_SLUG, "--org", help="Slug of the demo organization."),
     seed_only: bool = typer.Option(False, "--seed-only", help="Seed the demo data and exit."),
 ) -> None:
     """Create a demo org with sandbox accounts, campaigns, metrics and rules; then chat."""
+    from channels.cli import demo_seed
+    from channels.cli.chat_session import open_chat, prepare_database
+    from core.errors import CoreError
+
     settings = load_settings()
+    check_local_secrets(settings)
     prepare_database(settings)
     try:
         asyncio.run(demo_seed.seed(settings, slug=org, progress=_progress))

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from channels.cli.runtime import console, fail, load_settings, run
-from core.db import Database
-from core.security.crypto import generate_key, get_cipher
-from core.security.rotation import ColumnReport, RotationReport, rotate_all
+
+if TYPE_CHECKING:
+    from core.security.rotation import ColumnReport, RotationReport
 
 
 def generate_key_command() -> None:
     """Print a new encryption key to prepend to ADPILOT_ENCRYPTION_KEYS."""
+    from core.security.crypto import generate_key
+
     console.print(generate_key(), highlight=False, soft_wrap=True)
 
 
@@ -31,6 +35,10 @@ def rotate_keys(
     Safe while AdPilot runs: older keys keep decrypting until you remove them, and a second
     run finds nothing to do.
     """
+    from core.db import Database
+    from core.security.crypto import get_cipher
+    from core.security.rotation import rotate_all
+
     settings = load_settings()
 
     async def body() -> RotationReport:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from channels.cli.runtime import console, load_settings, owner_session, run
-from core.orgs import service as orgs
-from core.rules import service as rules_service
-from core.rules.backtest import BacktestResult, backtest
-from core.rules.models import Rule
+
+if TYPE_CHECKING:
+    from core.rules.backtest import BacktestResult
+    from core.rules.models import Rule
 
 rules_app = typer.Typer(help="Automation rules: list them, replay them over history.")
 
@@ -18,6 +20,9 @@ def list_rules(
     org: str = typer.Option(..., "--org", help="The organization's slug."),
 ) -> None:
     """List an organization's rules with scope, conditions, action and mode."""
+    from core.orgs import service as orgs
+    from core.rules import service as rules_service
+
     settings = load_settings()
 
     async def body() -> list[tuple[Rule, str]]:
@@ -45,6 +50,9 @@ def backtest_rule(
     days: int = typer.Option(30, "--days", min=1, max=365, help="How many past days to replay."),
 ) -> None:
     """Replay a rule over past days and list the days and campaigns it would have fired on."""
+    from core.orgs import service as orgs
+    from core.rules.backtest import backtest
+
     settings = load_settings()
 
     async def body() -> BacktestResult:

@@ -26,6 +26,7 @@ from pydantic import (
 from core.errors import ValidationFailed
 from core.metrics.kpis import ALL_METRICS
 from core.metrics.windows import ALIASES
+from core.validation import Label, field_path, friendly
 
 ATTRIBUTE_METRICS = ("daily_budget",)
 METRICS: tuple[str, ...] = ALL_METRICS + ATTRIBUTE_METRICS
@@ -431,17 +432,22 @@ def rule_windows(spec: RuleSpec) -> set[WindowKey]:
     return {window_key(spec, name) for name in names}
 
 
-def _field_of(error: dict[str, Any]) -> str:
-    parts = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "tagged-"))]
-    return ".".join(p for p in parts if p not in {"condition", "group", "_ConditionNode"})
+# How a person reads these fields in a sentence; the rest are named by their path.
+RULE_LABELS = {
+    "name": Label("A rule name"),
+    "spec.conditions": Label("A rule", items="conditions"),
+    "spec.conditions.all": Label("A rule", items="conditions"),
+    "spec.conditions.any": Label("A rule", items="conditions"),
+    "spec.action.percent": Label("A rule's budget change", unit="%"),
+    "spec.action.amount": Label("A rule's budget amount"),
+}
 
 
 def validation_failed(exc: ValidationError) -> ValidationFailed:
-    """The first pydantic error as a ValidationFailed naming the field."""
+    """The first pydantic error as a ValidationFailed naming the field and the limit."""
     error = exc.errors()[0]
-    field = _field_of(dict(error))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return ValidationFailed(f"{field}: {message}" if field else message, field=field or None)
+    field = field_path(error)
+    return ValidationFailed(friendly(error, RULE_LABELS), field=field or None)
 
 
 def parse_rule(data: dict[str, Any] | RuleCreate) -> RuleCreate:

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit.service import Actor, record
@@ -92,7 +92,10 @@ async def _warnings(
 async def _name_free(
     session: AsyncSession, org_id: uuid.UUID, name: str, rule_id: uuid.UUID | None = None
 ) -> None:
-    query = select(Rule.id).where(Rule.org_id == org_id, func.lower(Rule.name) == name.lower())
+    # The exact match too: SQLite's lower() folds ASCII only, so "Ð" would slip past it and
+    # reach the unique constraint as an IntegrityError instead of this Conflict.
+    same_name = or_(Rule.name == name, func.lower(Rule.name) == name.lower())
+    query = select(Rule.id).where(Rule.org_id == org_id, same_name)
     existing = await session.scalar(query)
     if existing is not None and existing != rule_id:
         raise Conflict(f"A rule named {name!r} exists already.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +11,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.config import ConfigError, Settings, get_settings
 from core.errors import CoreError
+from core.security.local_files import create_private_text, read_private_text
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +91,17 @@ def _cipher_for(keys: tuple[str, ...]) -> Cipher:
 
 @lru_cache(maxsize=4)
 def _local_key(path: Path) -> str:
-    """Read, or create once with mode 0600, the development key file; say so once."""
+    """Read, or create once with mode 0600, the development key file; say so once.
+
+    A key file other users can read (or that another user owns) is refused: whoever reads it
+    can decrypt every stored ad-platform token.
+    """
     if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+        return read_private_text(path).strip()
     key = generate_key()
-    # O_EXCL: two processes starting together must not each write a different key.
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
+    # Atomic and exclusive: two processes starting together must not each write a key.
+    if not create_private_text(path, key + "\n"):
+        return read_private_text(path).strip()
     logger.warning(
         "ADPILOT_ENCRYPTION_KEYS is not set: generated a development key in %s. "
         "Keep this file; secrets stored with it cannot be read without it.",

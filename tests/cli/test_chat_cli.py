@@ -90,3 +90,19 @@ def test_fresh_embedded_database_is_migrated_on_first_use(
     assert result.returncode == 1
     assert "No organization with slug 'nowhere'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unsafe_development_key_file_stops_the_chat_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No configured keys: the development key file in the working directory stands in.
+    monkeypatch.delenv("ADPILOT_ENCRYPTION_KEYS")
+    key_file = tmp_path / ".adpilot" / "encryption.key"
+    key_file.parent.mkdir()
+    key_file.write_text("F16TH-tTfrmBQqX1mpFGOawZPsePS9aJl5wroKhSfkc=\n")
+    key_file.chmod(0o644)
+    result = adpilot("chat", "--org", "demo", "-c", "campaigns")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"Fix: chmod 600 {key_file}" in message
