@@ -240,6 +240,12 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         rows = await self.search(account_id, query, access_token=access_token)
         return [self._campaign(account_id, row) for row in rows]
 
+    async def get_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> PlatformCampaign:
+        row = await self._get_campaign_row(account_id, campaign_id, access_token)
+        return self._campaign(account_id, row)
+
     async def _get_campaign_row(self, account_id: str, campaign_id: str, token: str) -> JSON:
         if not campaign_id.isdigit():
             raise PlatformNotFound(f"No Google Ads campaign {campaign_id!r}.")
