@@ -71,7 +71,7 @@ class Round:
     approvers: tuple[uuid.UUID, uuid.UUID]
 
 
-async def _set_up(database: Database, cards: tuple[Card, Card]) -> Round:
+async def _set_up(database: Database, cards: tuple[Card, Card], platform: FakePlatform) -> Round:
     async with database.system() as session:
         org = await factories.org(session)
         requester = await factories.user(session, org, role=Role.USER)
@@ -81,6 +81,7 @@ async def _set_up(database: Database, cards: tuple[Card, Card]) -> Round:
         )
         account = await factories.ad_account(session, org)
         campaign = await factories.campaign(session, account, daily_budget=Decimal("50"))
+        platform.adopt(campaign)
         codes = []
         for card in cards:
             action = await service.propose(
@@ -152,8 +153,8 @@ async def test_two_cards_on_one_campaign_reach_the_platform_once(
         # The approvals below run as the application's login role, with RLS forced.
         assert await session.scalar(text("SELECT current_user")) == "adpilot_app"
     for round_number in range(ROUNDS):
-        round_ = await _set_up(database, cards)
         platform = ParkedPlatform(name="sandbox")
+        round_ = await _set_up(database, cards, platform)
         start = asyncio.Event()
         tasks = [
             asyncio.create_task(_approve(database, round_, index, platform, start))

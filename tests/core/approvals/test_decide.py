@@ -176,6 +176,7 @@ async def test_launch_of_pending_review_campaign_activates_it(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     review = await factories.campaign(session, world.account, status=CampaignStatus.PENDING_REVIEW)
+    platform.adopt(review)
     action = await _propose(session, world, "launch_campaign", campaign=review)
     result = await _decide(session, world, action, world.manager, registry)
     assert [(c.method, c.status) for c in platform.calls] == [("update_campaign", "ACTIVE")]
@@ -213,9 +214,10 @@ async def test_plain_user_may_neither_approve_nor_reject_others(
 
 
 async def test_manager_cannot_approve_above_threshold(
-    session: AsyncSession, registry: PlatformRegistry
+    session: AsyncSession, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     world = await build_world(session, org_settings={"approval_threshold": "5"})
+    platform.adopt(world.campaign)
     action = await _propose(session, world, budget="60")
     assert action.required_role == "admin"
     with pytest.raises(PermissionDenied, match="admin"):
@@ -224,10 +226,11 @@ async def test_manager_cannot_approve_above_threshold(
 
 
 async def test_two_person_rule_stops_self_approval_above_threshold(
-    session: AsyncSession, registry: PlatformRegistry
+    session: AsyncSession, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     settings = {"approval_threshold": "5", "two_person_rule": True}
     world = await build_world(session, org_settings=settings)
+    platform.adopt(world.campaign)
     big = await _propose(session, world, budget="60", requester=world.admin)
     with pytest.raises(PermissionDenied, match="Two-person rule"):
         await _decide(session, world, big, world.admin, registry)
@@ -238,9 +241,10 @@ async def test_two_person_rule_stops_self_approval_above_threshold(
 
 
 async def test_without_two_person_rule_a_requester_may_self_approve(
-    session: AsyncSession, registry: PlatformRegistry
+    session: AsyncSession, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     world = await build_world(session, org_settings={"approval_threshold": "5"})
+    platform.adopt(world.campaign)
     big = await _propose(session, world, budget="60", requester=world.admin)
     assert (await _decide(session, world, big, world.admin, registry)).executed
 
@@ -280,8 +284,11 @@ async def test_stale_action_is_refused_with_a_fresh_proposal(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     action = await _propose(session, world, budget="70")
-    world.campaign.daily_budget = Decimal("60")  # someone moved it after the card was shown
+    # Someone moved it on the platform after the card was shown, and a sync saw it.
+    world.campaign.daily_budget = Decimal("60")
     await session.flush()
+    assert world.campaign.external_id is not None
+    platform.change_behind_our_back(world.campaign.external_id, daily_budget=Decimal("60"))
     with pytest.raises(StaleAction) as caught:
         await _decide(session, world, action, world.manager, registry)
     assert platform.calls == []
