@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.approvals import limits
 from core.approvals import live as live_check
 from core.approvals.models import ActionStatus, PendingAction
 from core.approvals.platform_calls import PreparedCall, prepare_call
+from core.approvals.policy import load_policy
 from core.approvals.schemas import (
     ActionKind,
     DecisionResult,
@@ -29,7 +31,7 @@ from core.campaigns import service as campaigns
 from core.campaigns.models import Campaign, CampaignStatus
 from core.campaigns.schemas import CampaignUpdate
 from core.db import set_tenant
-from core.errors import Conflict, CoreError, PlatformError
+from core.errors import Conflict, CoreError, PlatformError, ValidationFailed
 from core.ports import MutationResult, PlatformRegistry
 
 
@@ -280,7 +282,28 @@ async def _checked_campaign(
         message = f"action {busy} on this campaign is being executed right now"
         await fail(session=session, action=action, actor=actor, reason="busy", message=message)
         raise Conflict(f"Not executed: {message}. Ask again once it is done.")
+    await _check_window_cap(session=session, action=action, campaign=campaign, actor=actor)
     return campaign
+
+
+async def _check_window_cap(
+    *, session: AsyncSession, action: PendingAction, campaign: Campaign, actor: Actor
+) -> None:
+    """Again at execution, under the lock: the window may have filled since the card was made."""
+    if ActionKind(action.kind) is not ActionKind.SET_BUDGET:
+        return
+    policy = await load_policy(session=session, org_id=action.org_id)
+    try:
+        await limits.check_window_cap(
+            session=session,
+            policy=policy,
+            campaign=campaign,
+            new_budget=Decimal(action.arguments["daily_budget"]),
+            exclude=action.id,
+        )
+    except ValidationFailed as exc:
+        await fail(session=session, action=action, actor=actor, reason="limit", message=exc.message)
+        raise
 
 
 async def _record_outcome(

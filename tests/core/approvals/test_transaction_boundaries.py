@@ -107,7 +107,8 @@ async def test_two_approved_changes_to_one_campaign_cannot_both_run(database: Da
         account = await factories.ad_account(session, org, platform="fake")
         campaign = await factories.campaign(session, account, daily_budget=Decimal("100"))
         codes = []
-        for budget in ("120", "140"):
+        # Together +40.50 of the window's +50: both cards may stand open at once.
+        for budget in ("120", "120.5"):
             action = await service.propose(
                 session=session,
                 org_id=org.id,
