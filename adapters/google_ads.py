@@ -187,6 +187,12 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
         found = await self.search(account_id, query, access_token=access_token)
         return [self._campaign(account_id, row) for row in found]
 
+    async def get_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> PlatformCampaign:
+        row = await self._get_campaign_row(account_id, campaign_id, access_token)
+        return self._campaign(account_id, row)
+
     async def _get_campaign_row(
         self, account_id: str, campaign_id: str, token: str
     ) -> rows.CampaignRow:

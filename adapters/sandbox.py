@@ -291,6 +291,21 @@ class SandboxAdapter(DailyAndHourlyMetrics):
             )
             return [self._campaign(row, account) for row in rows]
 
+    async def get_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> PlatformCampaign:
+        self._check(access_token)
+        async with self._sessions() as session:
+            account = await self._load_account(session, account_id)
+            row = await session.scalar(
+                select(SandboxCampaign)
+                .where(SandboxCampaign.external_id == campaign_id)
+                .where(SandboxCampaign.account_external_id == account_id)
+            )
+            if row is None:
+                raise PlatformNotFound(f"No sandbox campaign {campaign_id} in {account_id}.")
+            return self._campaign(row, account)
+
     async def _metrics(
         self,
         account_id: str,

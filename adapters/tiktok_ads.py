@@ -211,6 +211,11 @@ class TikTokAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
             currency=currency,
         )
 
+    async def get_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> PlatformCampaign:
+        return await self._get_campaign(account_id, campaign_id, access_token)
+
     async def _get_campaign(
         self, account_id: str, campaign_id: str, token: str
     ) -> PlatformCampaign:

@@ -102,6 +102,12 @@ class AdPlatform(Protocol):
         self, account_id: str, *, access_token: str
     ) -> list[PlatformCampaign]: ...
 
+    async def get_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> PlatformCampaign:
+        """The campaign as the platform has it now (PlatformNotFound when it is not there)."""
+        ...
+
     async def create_campaign(
         self, account_id: str, draft: CampaignDraft, *, access_token: str
     ) -> PlatformCampaign: ...

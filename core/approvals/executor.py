@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.accounts.models import AdAccount
+from core.approvals import limits
+from core.approvals import live as live_check
 from core.approvals.models import ActionStatus, PendingAction
+from core.approvals.platform_calls import PreparedCall, prepare_call
+from core.approvals.policy import load_policy
 from core.approvals.schemas import (
     ActionKind,
     DecisionResult,
@@ -30,21 +31,8 @@ from core.campaigns import service as campaigns
 from core.campaigns.models import Campaign, CampaignStatus
 from core.campaigns.schemas import CampaignUpdate
 from core.db import set_tenant
-from core.errors import AuthExpired, Conflict, CoreError, PlatformError
-from core.ports import AdPlatform, CampaignChanges, CampaignDraft, MutationResult, PlatformRegistry
-from core.security import crypto
-
-log = logging.getLogger(__name__)
-
-PlatformCall = Callable[[], Awaitable[MutationResult]]
-
-_PLATFORM_STATUS = {
-    "ACTIVE": CampaignStatus.ACTIVE,
-    "PAUSED": CampaignStatus.PAUSED,
-    "ARCHIVED": CampaignStatus.ARCHIVED,
-    "DRAFT": CampaignStatus.DRAFT,
-    "PENDING_REVIEW": CampaignStatus.PENDING_REVIEW,
-}
+from core.errors import Conflict, CoreError, PlatformError, ValidationFailed
+from core.ports import MutationResult, PlatformRegistry
 
 
 async def fail(
@@ -65,20 +53,6 @@ async def fail(
     await session.commit()
 
 
-def _access_token(account: AdAccount) -> str:
-    """The account's decrypted token ("" when none is stored; the platform then refuses)."""
-    if not account.access_token_encrypted:
-        return ""
-    try:
-        return crypto.decrypt(account.access_token_encrypted)
-    except Exception as exc:
-        # Key handling is the operator's matter (logged here); the chat user just reconnects.
-        log.warning("cannot decrypt the token of ad account %s: %s", account.id, exc)
-        raise AuthExpired(
-            f"The stored access token of account {account.name!r} cannot be read; reconnect it."
-        ) from exc
-
-
 def inverse_of(action: PendingAction) -> dict[str, Any] | None:
     """The kind and arguments that reverse `action` (None when there is nothing to restore)."""
     campaign_ref = {"campaign_id": action.arguments["campaign_id"]}
@@ -93,43 +67,6 @@ def inverse_of(action: PendingAction) -> dict[str, Any] | None:
         return None
     arguments = {**campaign_ref, "daily_budget": decimal_text(old_budget)}
     return {"kind": ActionKind.SET_BUDGET.value, "arguments": arguments}
-
-
-async def _call_platform(
-    platform: AdPlatform,
-    action_kind: str,
-    arguments: dict[str, Any],
-    campaign: Campaign,
-    account_id: str,
-    token: str,
-) -> MutationResult:
-    kind = ActionKind(action_kind)
-    external_id = campaign.external_id
-    if kind is ActionKind.LAUNCH_CAMPAIGN and external_id is None:
-        draft = CampaignDraft(
-            name=campaign.name,
-            objective=campaign.objective,
-            daily_budget=campaign.daily_budget,
-            status="ACTIVE",
-        )
-        created = await platform.create_campaign(account_id, draft, access_token=token)
-        return MutationResult(
-            external_id=created.external_id,
-            status=created.status,
-            daily_budget=created.daily_budget,
-            raw=created.model_dump(mode="json"),
-        )
-    if external_id is None:
-        raise PlatformError(f"Campaign {campaign.name!r} is not on {platform.name} yet.")
-    if kind is ActionKind.PAUSE_CAMPAIGN:
-        return await platform.pause_campaign(account_id, external_id, access_token=token)
-    if kind is ActionKind.RESUME_CAMPAIGN:
-        return await platform.resume_campaign(account_id, external_id, access_token=token)
-    if kind is ActionKind.SET_BUDGET:
-        budget = Decimal(arguments["daily_budget"])
-        return await platform.update_budget(account_id, external_id, budget, access_token=token)
-    changes = CampaignChanges(status="ACTIVE")
-    return await platform.update_campaign(account_id, external_id, changes, access_token=token)
 
 
 async def _apply(
@@ -155,7 +92,9 @@ async def _apply(
     if kind is ActionKind.LAUNCH_CAMPAIGN:
         if campaign.external_id is None:
             campaign.external_id = mutation.external_id
-        reported = _PLATFORM_STATUS.get(mutation.status or "ACTIVE", CampaignStatus.ACTIVE)
+        reported = live_check.PLATFORM_STATUS.get(
+            mutation.status or "ACTIVE", CampaignStatus.ACTIVE
+        )
         targets = [CampaignStatus.PENDING_REVIEW]
         if reported is not CampaignStatus.PENDING_REVIEW:
             targets.append(CampaignStatus.ACTIVE)
@@ -175,14 +114,20 @@ async def _apply(
 
 
 async def _refuse_stale(
-    *, session: AsyncSession, action: PendingAction, campaign: Campaign | None, actor: Actor
+    *,
+    session: AsyncSession,
+    action: PendingAction,
+    campaign: Campaign | None,
+    actor: Actor,
+    why: str | None = None,
 ) -> StaleAction:
+    """Fail the action as stale and offer a fresh card against the campaign's state now."""
     current = campaign_state(campaign) if campaign is not None else None
     if campaign is None:
         message = "the campaign no longer exists"
         reproposal = None
     else:
-        message = (
+        message = why or (
             f"campaign {campaign.name!r} moved from {_describe(action.before_state)} to "
             f"{_describe(current or {})} since the card was shown"
         )
@@ -231,7 +176,7 @@ async def execute(
     campaign = await _checked_campaign(session=session, action=action, actor=actor)
     campaign_id = campaign.id
     try:
-        call = await _prepare_call(session, action, campaign, registry)
+        prepared = await prepare_call(session, action, campaign, registry)
     except CoreError as exc:
         await fail(
             session=session, action=action, actor=actor, reason="platform", message=exc.message
@@ -239,8 +184,11 @@ async def execute(
         raise
     org_id = action.org_id
     await session.commit()
+    await _check_live(
+        session=session, action=action, campaign_id=campaign_id, prepared=prepared, actor=actor
+    )
     try:
-        mutation = await call()
+        mutation = await prepared.mutate()
     except CoreError as exc:
         await _resume(session, org_id, action)
         await fail(
@@ -250,6 +198,52 @@ async def execute(
     await _resume(session, org_id, action)
     return await _record_outcome(
         session=session, action=action, campaign_id=campaign_id, mutation=mutation, actor=actor
+    )
+
+
+async def _check_live(
+    *,
+    session: AsyncSession,
+    action: PendingAction,
+    campaign_id: uuid.UUID,
+    prepared: PreparedCall,
+    actor: Actor,
+) -> None:
+    """Refuse (and re-propose) when the platform's campaign is not what the card showed.
+
+    Runs after the claim's commit, so no transaction waits on the platform; the action is
+    `approved` meanwhile, which keeps every other approval on this campaign out.
+    """
+    org_id = action.org_id
+    try:
+        live = await prepared.read_live()
+    except CoreError as exc:
+        await _resume(session, org_id, action)
+        message = f"could not read the campaign on the platform first: {exc.message}"
+        await fail(session=session, action=action, actor=actor, reason="platform", message=message)
+        raise
+    if live is None:
+        return
+    await _resume(session, org_id, action)
+    campaign = await load_campaign(
+        session=session, org_id=org_id, campaign_id=campaign_id, lock=True
+    )
+    why = None
+    if campaign is not None:
+        why = live_check.drift(
+            kind=action.kind,
+            before_state=action.before_state,
+            live=live,
+            platform=campaign.platform,
+        )
+    if campaign is not None and why is None:
+        # The follow-up transaction ends here; the mutation runs with none open.
+        await session.commit()
+        return
+    if campaign is not None:
+        await live_check.adopt(session=session, org_id=org_id, campaign=campaign, live=live)
+    raise await _refuse_stale(
+        session=session, action=action, campaign=campaign, actor=actor, why=why
     )
 
 
@@ -288,7 +282,28 @@ async def _checked_campaign(
         message = f"action {busy} on this campaign is being executed right now"
         await fail(session=session, action=action, actor=actor, reason="busy", message=message)
         raise Conflict(f"Not executed: {message}. Ask again once it is done.")
+    await _check_window_cap(session=session, action=action, campaign=campaign, actor=actor)
     return campaign
+
+
+async def _check_window_cap(
+    *, session: AsyncSession, action: PendingAction, campaign: Campaign, actor: Actor
+) -> None:
+    """Again at execution, under the lock: the window may have filled since the card was made."""
+    if ActionKind(action.kind) is not ActionKind.SET_BUDGET:
+        return
+    policy = await load_policy(session=session, org_id=action.org_id)
+    try:
+        await limits.check_window_cap(
+            session=session,
+            policy=policy,
+            campaign=campaign,
+            new_budget=Decimal(action.arguments["daily_budget"]),
+            exclude=action.id,
+        )
+    except ValidationFailed as exc:
+        await fail(session=session, action=action, actor=actor, reason="limit", message=exc.message)
+        raise
 
 
 async def _record_outcome(
@@ -338,48 +353,6 @@ async def _resume(session: AsyncSession, org_id: uuid.UUID, action: PendingActio
     """Start the follow-up transaction: org scope again (RLS), the action re-read."""
     await set_tenant(session, org_id)
     await session.refresh(action)
-
-
-async def _prepare_call(
-    session: AsyncSession, action: PendingAction, campaign: Campaign, registry: PlatformRegistry
-) -> PlatformCall:
-    """Everything the platform call needs, read now; the call itself touches no session."""
-    account = await session.get(AdAccount, campaign.ad_account_id)
-    if account is None or account.org_id != action.org_id:
-        raise PlatformError("The campaign's ad account is gone.")
-    if ActionKind(action.kind) is ActionKind.SET_BUDGET and campaign.external_id is None:
-        # A draft that never reached the platform: its budget is ours alone.
-        budget = Decimal(action.arguments["daily_budget"])
-        local = MutationResult(external_id="", daily_budget=budget, raw={"local_only": True})
-
-        async def local_only() -> MutationResult:
-            return local
-
-        return local_only
-    platform = registry.get(campaign.platform)
-    token = _access_token(account)
-    snapshot = Campaign(
-        id=campaign.id,
-        name=campaign.name,
-        platform=campaign.platform,
-        external_id=campaign.external_id,
-        objective=campaign.objective,
-        daily_budget=campaign.daily_budget,
-    )
-    kind, arguments, account_id = action.kind, dict(action.arguments), account.external_id
-
-    async def call() -> MutationResult:
-        try:
-            return await _call_platform(platform, kind, arguments, snapshot, account_id, token)
-        except CoreError:
-            raise
-        except Exception as exc:
-            # A port boundary: whatever the adapter let slip becomes a typed, trace-free error.
-            raise PlatformError(
-                f"{snapshot.platform} failed unexpectedly ({type(exc).__name__})."
-            ) from exc
-
-    return call
 
 
 async def _record_success(

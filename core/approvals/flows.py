@@ -18,15 +18,56 @@ from core.base import utcnow
 from core.errors import AlreadyDecided, Conflict, Expired, PermissionDenied, StaleApproval
 from core.ports import PlatformRegistry
 from core.rbac import Permission, require, role_at_least
+from core.rules.models import Rule
 from core.users.models import Role, User
 
 RULE_CHANNEL = "rule"
 
 
-def _check_approver(
-    *, user: User, action: PendingAction, policy: approval_policy.ApprovalPolicy
+async def _requesters(session: AsyncSession, action: PendingAction) -> set[uuid.UUID]:
+    """Who counts as having asked for the action: its requester, and for a rule's card the
+    rule's creator and last editor as the rule stands now (an edit after the card still counts).
+    """
+    requesters = {action.requested_by} if action.requested_by is not None else set()
+    if action.rule_id is not None:
+        authors = await session.execute(
+            select(Rule.created_by, Rule.updated_by).where(
+                Rule.id == action.rule_id, Rule.org_id == action.org_id
+            )
+        )
+        for row in authors:
+            requesters.update(author for author in row if author is not None)
+    return requesters
+
+
+def _check_self_approval(
+    *,
+    user: User,
+    action: PendingAction,
+    policy: approval_policy.ApprovalPolicy,
+    requesters: set[uuid.UUID],
 ) -> None:
-    """RBAC, the action's required role, the threshold and the two-person rule."""
+    """By default nobody approves a card of their own that lets a campaign spend more."""
+    if user.id not in requesters or policy.allow_self_approval:
+        return
+    if not approval_policy.moves_money(action.kind, action.arguments, action.before_state):
+        return
+    whose = "wrote the rule that raised" if action.requested_by != user.id else "requested"
+    raise PermissionDenied(
+        f"{user.email} {whose} {action.short_code}, which lets the campaign spend more, so "
+        "someone else must approve it. (A solo operator can allow self-approval in the "
+        "organization's settings.)"
+    )
+
+
+def _check_approver(
+    *,
+    user: User,
+    action: PendingAction,
+    policy: approval_policy.ApprovalPolicy,
+    requesters: set[uuid.UUID],
+) -> None:
+    """RBAC, the action's required role, the threshold and the two-person rules."""
     require(user, Permission.APPROVE)
     code = action.short_code
     if not role_at_least(user, action.required_role):
@@ -39,11 +80,12 @@ def _check_approver(
     )
     if above:
         require(user, Permission.APPROVE_ABOVE_THRESHOLD)
-    if above and policy.two_person_rule and action.requested_by == user.id:
+    if above and policy.two_person_rule and user.id in requesters:
         raise PermissionDenied(
             f"Two-person rule: {user.email} requested {code}, a budget increase above "
             f"{policy.approval_threshold}/day, so someone else must approve it."
         )
+    _check_self_approval(user=user, action=action, policy=policy, requesters=requesters)
 
 
 def _check_rejecter(*, user: User, action: PendingAction) -> None:
@@ -149,7 +191,8 @@ async def decide(
     action = await service.get(session=session, org_id=org_id, action_ref=action_ref)
     policy = await approval_policy.load_policy(session=session, org_id=org_id)
     if approve:
-        _check_approver(user=user, action=action, policy=policy)
+        requesters = await _requesters(session, action)
+        _check_approver(user=user, action=action, policy=policy, requesters=requesters)
     else:
         _check_rejecter(user=user, action=action)
     actor = Actor(org_id=org_id, user_id=user.id, channel=channel, source=source)

@@ -27,6 +27,10 @@ class ApprovalPolicy:
     approval_threshold: Decimal
     max_budget_change_percent: Decimal
     two_person_rule: bool
+    # The change cap holds per campaign over this rolling window, not per card.
+    budget_window: timedelta = timedelta(hours=24)
+    # Off by default: nobody approves their own money-moving card; a solo operator opts in.
+    allow_self_approval: bool = False
 
 
 def _decimal(raw: Any, default: Decimal, name: str) -> Decimal:
@@ -70,6 +74,8 @@ def policy_from(org_settings: dict[str, Any]) -> ApprovalPolicy:
             "max_budget_change_percent",
         ),
         two_person_rule=bool(org_settings.get("two_person_rule", False)),
+        budget_window=_hours(org_settings.get("budget_window_hours"), 24, "budget_window_hours"),
+        allow_self_approval=org_settings.get("allow_self_approval") is True,
     )
 
 
@@ -91,6 +97,17 @@ def spend_increase(kind: str, arguments: dict[str, Any], before_state: dict[str,
         # A launch starts spending from nothing.
         return budget_of(before_state) or Decimal(0)
     return Decimal(0)
+
+
+def moves_money(kind: str, arguments: dict[str, Any], before_state: dict[str, Any]) -> bool:
+    """Whether the action lets the campaign spend more than now (a resume restarts spend).
+
+    Pauses and budget cuts only stop spend: their requester may approve them, so stopping a
+    loss never waits for a second person.
+    """
+    if kind == ActionKind.RESUME_CAMPAIGN:
+        return True
+    return spend_increase(kind, arguments, before_state) > 0
 
 
 def above_threshold(

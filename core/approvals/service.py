@@ -12,6 +12,7 @@ from sqlalchemy import select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.approvals import limits
 from core.approvals import policy as approval_policy
 from core.approvals.models import ActionStatus, PendingAction
 from core.approvals.schemas import (
@@ -112,14 +113,22 @@ def check_source_state(kind: ActionKind, campaign: Campaign) -> None:
 
 
 async def _requester(
-    *, session: AsyncSession, org_id: uuid.UUID, requested_by: uuid.UUID | User | None
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    requested_by: uuid.UUID | User | None,
+    rule_id: uuid.UUID | None,
 ) -> uuid.UUID | None:
     if requested_by is None:
         return None
     user = requested_by if isinstance(requested_by, User) else await session.get(User, requested_by)
     if user is None or user.org_id != org_id:
         raise NotFound("No such user in this organization.")
-    require(user, Permission.REQUEST_ACTION)
+    if rule_id is None:
+        # A rule's author is its cards' requester for the two-person rule; whether they may
+        # still ask for changes was settled when the rule was written (and a manager's rule
+        # keeps working after they leave, the card just needs someone else).
+        require(user, Permission.REQUEST_ACTION)
     return user.id
 
 
@@ -222,7 +231,9 @@ async def create_action(
         kind, arguments, campaign_id, summary, expires_in
     )
     policy = await approval_policy.load_policy(session=session, org_id=org_id)
-    requester_id = await _requester(session=session, org_id=org_id, requested_by=requested_by)
+    requester_id = await _requester(
+        session=session, org_id=org_id, requested_by=requested_by, rule_id=rule_id
+    )
     campaign = await load_campaign(session=session, org_id=org_id, campaign_id=target_id)
     if campaign is None:
         raise NotFound("No such campaign in this organization.")
@@ -245,6 +256,14 @@ async def create_action(
         and (existing := await _open_duplicate(session, org_id, arguments_hash))
     ):
         return existing
+    if action_kind is ActionKind.SET_BUDGET:
+        # Undos too: restoring a budget is a raise like any other as far as the window goes.
+        await limits.check_window_cap(
+            session=session,
+            policy=policy,
+            campaign=campaign,
+            new_budget=Decimal(stored_arguments["daily_budget"]),
+        )
     action = PendingAction(
         id=uuid.uuid4(),
         org_id=org_id,
@@ -265,7 +284,7 @@ async def create_action(
     )
     await _insert_with_code(session, action)
     actor = Actor(org_id=org_id, user_id=requester_id, channel=origin_channel)
-    if rule_id is not None and requester_id is None:
+    if rule_id is not None:
         actor = Actor(org_id=org_id, user_id=None, channel="rule", source=f"rule:{rule_id}")
     await audit_action(session=session, actor=actor, action=action, event="proposed")
     return action

@@ -203,8 +203,27 @@ def _grant(firing: Firing) -> dict[str, Any]:
     }
 
 
-async def _propose(session: AsyncSession, firing: Firing) -> PendingAction:
-    return await approvals.propose(session=session, origin_channel="rule", **_grant(firing))
+async def _propose(
+    session: AsyncSession, firing: Firing, author: uuid.UUID | None
+) -> PendingAction:
+    # The rule's last editor (else its creator) asked for this card: the two-person rule
+    # cannot be stepped round by writing a rule and approving what it raises.
+    return await approvals.propose(
+        session=session, origin_channel="rule", requested_by=author, **_grant(firing)
+    )
+
+
+async def _rule_authors(
+    session: AsyncSession, rule_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """Rule id -> who last changed it (its creator when nobody has since)."""
+    ids = list(set(rule_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Rule.id, Rule.updated_by, Rule.created_by).where(Rule.id.in_(ids))
+    )
+    return {rule_id: updated_by or created_by for rule_id, updated_by, created_by in rows}
 
 
 async def _execute_auto(
@@ -233,12 +252,12 @@ async def _execute_auto(
 
 
 async def _propose_or_refuse(
-    session: AsyncSession, firing: Firing, alert: Alert
+    session: AsyncSession, firing: Firing, alert: Alert, author: uuid.UUID | None
 ) -> PendingAction | None:
     message = alert.message
     try:
         async with session.begin_nested():
-            pending = await _propose(session, firing)
+            pending = await _propose(session, firing, author)
     except CoreError as exc:
         alert.action_taken = "refused"
         alert.message = f"{message} Not acted on: {exc.message}"
@@ -258,9 +277,11 @@ async def apply_firings(
     """Write one org's firings: an alert each, plus a pending or executed action per mode."""
     alerts: list[Alert] = []
     autos: list[tuple[Alert, Firing]] = []
-    for firing in firings:
-        if firing.org_id != org_id:
-            continue
+    mine = [firing for firing in firings if firing.org_id == org_id]
+    authors = await _rule_authors(
+        session, (f.rule_id for f in mine if f.action is not None and f.mode == "approve")
+    )
+    for firing in mine:
         alert = _alert(firing)
         session.add(alert)
         alerts.append(alert)
@@ -273,7 +294,7 @@ async def apply_firings(
             else:
                 autos.append((alert, firing))
             continue
-        await _propose_or_refuse(session, firing, alert)
+        await _propose_or_refuse(session, firing, alert, authors.get(firing.rule_id))
     await session.flush()
     for alert, firing in autos:
         assert registry is not None

@@ -27,6 +27,11 @@ class Rule(UUIDPk, Timestamped, Base):
     )
     last_evaluated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Whoever last changed or switched on the rule: with created_by, who its cards count as
+    # requested by (nobody approves their own money-moving card, even through a rule).
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class Alert(UUIDPk, Timestamped, Base):

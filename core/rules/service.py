@@ -165,6 +165,7 @@ async def update_rule(
     rule.name, rule.mode, rule.enabled = parsed.name.strip(), parsed.mode, parsed.enabled
     rule.spec = stored_spec(parsed.spec)
     rule.updated_at = utcnow()
+    rule.updated_by = user.id
     await session.flush()
     await _audit(
         session,
@@ -195,6 +196,7 @@ async def set_enabled(
     before = _snapshot(rule)
     rule.enabled = enabled
     rule.updated_at = utcnow()
+    rule.updated_by = user.id
     await session.flush()
     action = "rule.enabled" if enabled else "rule.disabled"
     await _audit(

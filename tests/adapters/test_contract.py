@@ -22,6 +22,7 @@ from adapters.sandbox import CampaignSpec, SandboxAdapter
 from adapters.tiktok_ads import TikTokAdsAdapter
 from core.config import Settings
 from core.db import Database
+from core.errors import PlatformNotFound
 from core.ports import AdPlatform, HourlyMetricsSource, MetricRow, PlatformCampaign
 from core.sandbox.models import SandboxAccount
 from tests.adapters.fakes import FakeGoogle, FakeMeta, FakeTikTok
@@ -151,6 +152,36 @@ async def test_budget_update_is_visible(subject: Subject) -> None:
     )
     assert result.daily_budget == Decimal("75.5")
     assert (await _find(subject, target)).daily_budget == Decimal("75.5")
+
+
+async def test_get_campaign_reads_the_live_state(subject: Subject) -> None:
+    campaigns = await subject.adapter.list_campaigns(subject.account_id, access_token=subject.token)
+    target = campaigns[1]
+    read = await subject.adapter.get_campaign(
+        subject.account_id, target.external_id, access_token=subject.token
+    )
+    assert read == target
+    await subject.adapter.update_budget(
+        subject.account_id, target.external_id, Decimal("81.25"), access_token=subject.token
+    )
+    await subject.adapter.pause_campaign(
+        subject.account_id, target.external_id, access_token=subject.token
+    )
+    changed = await subject.adapter.get_campaign(
+        subject.account_id, target.external_id, access_token=subject.token
+    )
+    assert (changed.status, changed.daily_budget) == ("PAUSED", Decimal("81.25"))
+    untouched = await subject.adapter.get_campaign(
+        subject.account_id, campaigns[0].external_id, access_token=subject.token
+    )
+    assert (untouched.status, untouched.daily_budget) == ("ACTIVE", campaigns[0].daily_budget)
+
+
+async def test_get_campaign_of_an_unknown_id_is_not_found(subject: Subject) -> None:
+    with pytest.raises(PlatformNotFound):
+        await subject.adapter.get_campaign(
+            subject.account_id, "987654321", access_token=subject.token
+        )
 
 
 async def test_metrics_are_decimal_rows_in_range(subject: Subject) -> None:

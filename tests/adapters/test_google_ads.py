@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from adapters.google_ads import GoogleAdsAdapter
-from core.errors import InvalidRequest, PlatformUnavailable, RateLimited
+from core.errors import InvalidRequest, PlatformNotFound, PlatformUnavailable, RateLimited
 from tests.adapters.fakes import GOOGLE, FakeGoogle
 from tests.adapters.helpers import payload
 
@@ -117,3 +117,21 @@ async def test_pause_sends_status_mask(google, router) -> None:
     assert operation["updateMask"] == "status"
     assert operation["update"]["status"] == "PAUSED"
     assert fake.mutations[-1]["validateOnly"] is False
+
+
+async def test_get_campaign_is_one_gaql_row_with_its_budget(google, router) -> None:
+    fake = FakeGoogle(budgets={"901": "500000000", "902": "20000000"})
+    fake.install(router)
+    campaign = await google.get_campaign("123-456-7890", "111", access_token="t")
+    assert (campaign.external_id, campaign.status) == ("111", "ACTIVE")
+    assert campaign.daily_budget == Decimal("500")
+    query = json.loads(router.calls.last.request.content)["query"]
+    assert query.endswith("FROM campaign WHERE campaign.id = 111")
+    assert "campaign_budget.amount_micros" in query
+
+
+async def test_get_campaign_refuses_a_non_numeric_id_without_a_call(google, router) -> None:
+    FakeGoogle().install(router)
+    with pytest.raises(PlatformNotFound):
+        await google.get_campaign("1234567890", "111 OR campaign.id > 0", access_token="t")
+    assert not router.calls

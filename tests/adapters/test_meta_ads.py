@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from adapters.meta_ads import MetaAdsAdapter
-from core.errors import AuthExpired, PlatformPermissionDenied, RateLimited
+from core.errors import AuthExpired, PlatformNotFound, PlatformPermissionDenied, RateLimited
 from tests.adapters.fakes import META
 from tests.adapters.helpers import payload
 
@@ -198,3 +198,35 @@ async def test_code_exchange_then_long_lived_token(meta, router) -> None:
     # Nothing secret rides in a URL.
     assert [str(call.request.url) for call in route.calls] == [f"{META}/oauth/access_token"] * 2
     assert before + lifetime - slack <= tokens.expires_at <= after + lifetime + slack
+
+
+async def test_get_campaign_reads_one_object_in_minor_units(meta, router) -> None:
+    router.get(f"{META}/act_555").mock(return_value=httpx.Response(200, json={"currency": "USD"}))
+    read = router.get(f"{META}/6001").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "id": "6001",
+                "account_id": "555",
+                "name": "Summer Sale",
+                "status": "PAUSED",
+                "objective": "OUTCOME_SALES",
+                "daily_budget": "50000",
+            },
+        )
+    )
+    campaign = await meta.get_campaign("555", "6001", access_token="tok")
+    assert (campaign.status, campaign.daily_budget) == ("PAUSED", Decimal("500"))
+    sent = read.calls.last.request.url.params
+    assert sent["fields"] == "id,account_id,name,status,objective,daily_budget,lifetime_budget"
+
+
+async def test_get_campaign_of_another_account_is_not_found(meta, router) -> None:
+    router.get(f"{META}/act_555").mock(return_value=httpx.Response(200, json={"currency": "USD"}))
+    router.get(f"{META}/6001").mock(
+        return_value=httpx.Response(
+            200, json={"id": "6001", "account_id": "999", "name": "x", "status": "ACTIVE"}
+        )
+    )
+    with pytest.raises(PlatformNotFound, match="not in 555"):
+        await meta.get_campaign("555", "6001", access_token="tok")

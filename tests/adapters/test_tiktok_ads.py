@@ -121,3 +121,14 @@ async def test_auth_code_exchange(tiktok, router) -> None:
         "secret": "tt-secret",
         "auth_code": "auth-code",
     }
+
+
+async def test_get_campaign_filters_by_id_and_reads_major_units(tiktok, fake, router) -> None:
+    fake.campaigns["1800001"]["budget"] = 500.0
+    campaign = await tiktok.get_campaign("7000001", "1800001", access_token="t")
+    assert (campaign.external_id, campaign.daily_budget) == ("1800001", Decimal("500"))
+    listing = [c for c in router.calls if c.request.url.path.endswith("/campaign/get/")]
+    params = listing[-1].request.url.params
+    assert json.loads(params["filtering"]) == {"campaign_ids": ["1800001"]}
+    assert params["advertiser_id"] == "7000001"
+    assert listing[-1].request.headers["Access-Token"] == "t"

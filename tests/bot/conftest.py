@@ -11,8 +11,10 @@ import pytest
 from pydantic_ai import models as ai_models
 
 from bot.engine import Bot, TurnContext
+from core.campaigns.models import Campaign, CampaignStatus
 from core.config import Settings
 from core.db import Database
+from core.errors import PlatformNotFound
 from core.ports import (
     CampaignChanges,
     CampaignDraft,
@@ -36,6 +38,30 @@ class FakePlatform:
 
     name: str = "sandbox"
     calls: list[tuple[str, str]] = field(default_factory=list)
+    # The platform's own copy of each campaign, read before an approved change executes.
+    live: dict[str, PlatformCampaign] = field(default_factory=dict)
+
+    def adopt(self, campaign: Campaign) -> None:
+        assert campaign.external_id is not None
+        self.live[campaign.external_id] = PlatformCampaign(
+            external_id=campaign.external_id,
+            account_id="",
+            name=campaign.name,
+            status=CampaignStatus(campaign.status).value.upper(),
+            daily_budget=campaign.daily_budget,
+        )
+
+    def _record(self, campaign_id: str, **changes: object) -> None:
+        if campaign_id in self.live:
+            self.live[campaign_id] = self.live[campaign_id].model_copy(update=changes)
+
+    async def get_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> PlatformCampaign:
+        try:
+            return self.live[campaign_id]
+        except KeyError:
+            raise PlatformNotFound(f"No campaign {campaign_id} on {self.name}.") from None
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
         return f"https://example.test/auth?state={state}"
@@ -64,24 +90,29 @@ class FakePlatform:
         self, account_id: str, campaign_id: str, changes: CampaignChanges, *, access_token: str
     ) -> MutationResult:
         self.calls.append(("update", campaign_id))
+        if changes.status is not None:
+            self._record(campaign_id, status=changes.status)
         return MutationResult(external_id=campaign_id, status=changes.status)
 
     async def pause_campaign(
         self, account_id: str, campaign_id: str, *, access_token: str
     ) -> MutationResult:
         self.calls.append(("pause", campaign_id))
+        self._record(campaign_id, status="PAUSED")
         return MutationResult(external_id=campaign_id, status="PAUSED")
 
     async def resume_campaign(
         self, account_id: str, campaign_id: str, *, access_token: str
     ) -> MutationResult:
         self.calls.append(("resume", campaign_id))
+        self._record(campaign_id, status="ACTIVE")
         return MutationResult(external_id=campaign_id, status="ACTIVE")
 
     async def update_budget(
         self, account_id: str, campaign_id: str, daily_budget: Decimal, *, access_token: str
     ) -> MutationResult:
         self.calls.append(("budget", campaign_id))
+        self._record(campaign_id, daily_budget=daily_budget)
         return MutationResult(external_id=campaign_id, daily_budget=daily_budget)
 
     async def get_metrics(
@@ -138,7 +169,7 @@ def registry(platform: FakePlatform) -> PlatformRegistry:
 
 
 @pytest.fixture
-async def world(database: Database) -> World:
+async def world(database: Database, platform: FakePlatform) -> World:
     """Org A: three sandbox campaigns with 14 days of metrics; org B: one look-alike campaign."""
     today = date.today()
     async with database.system() as session:
@@ -150,6 +181,7 @@ async def world(database: Database) -> World:
         ids: dict[str, uuid.UUID] = {}
         for name in ("Summer Sale", "Summer Shoes", "Winter Boots"):
             campaign = await factories.campaign(session, account, name=name)
+            platform.adopt(campaign)
             ids[name] = campaign.id
             await factories.daily_metrics(
                 session, campaign, first_day=today - timedelta(days=13), days=14
@@ -158,6 +190,7 @@ async def world(database: Database) -> World:
         other_admin = await factories.user(session, other, role=Role.ADMIN)
         other_account = await factories.ad_account(session, other)
         rival = await factories.campaign(session, other_account, name="Rival Sale")
+        platform.adopt(rival)
         ids["Rival Sale"] = rival.id
     return World(
         org_id=org.id,

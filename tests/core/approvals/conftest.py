@@ -51,8 +51,11 @@ async def world(session: AsyncSession) -> World:
 
 
 @pytest.fixture
-def platform() -> FakePlatform:
-    return FakePlatform(name="sandbox")
+def platform(world: World) -> FakePlatform:
+    """A platform that has the world's campaign as it stands (a test's own world: `adopt`)."""
+    fake = FakePlatform(name="sandbox")
+    fake.adopt(world.campaign)
+    return fake
 
 
 @pytest.fixture

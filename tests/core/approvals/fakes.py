@@ -1,4 +1,9 @@
-"""A fake ad platform implementing core.ports.AdPlatform, recording every call it gets."""
+"""A fake ad platform implementing core.ports.AdPlatform, recording every call it gets.
+
+It keeps its own copy of each campaign it was told about (`adopt`), changed only by its own
+mutations, so a test can change the platform "behind our back" (`live[...]`) and see the
+executor notice; a campaign it never heard of is PlatformNotFound, as on a real platform.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from core.errors import PlatformError
+from core.campaigns.models import Campaign, CampaignStatus
+from core.errors import PlatformError, PlatformNotFound
 from core.ports import (
     CampaignChanges,
     CampaignDraft,
@@ -39,6 +45,37 @@ class FakePlatform:
     fail_with: Exception | None = None
     delay: float = 0.0
     created: int = 0
+    live: dict[str, PlatformCampaign] = field(default_factory=dict)
+    reads: list[str] = field(default_factory=list)
+
+    def adopt(self, *campaigns: Campaign) -> None:
+        """Put our campaigns on the platform as they are now (what a sync would have seen)."""
+        for campaign in campaigns:
+            assert campaign.external_id is not None
+            self.live[campaign.external_id] = PlatformCampaign(
+                external_id=campaign.external_id,
+                account_id="",
+                name=campaign.name,
+                status=CampaignStatus(campaign.status).value.upper(),
+                daily_budget=campaign.daily_budget,
+            )
+
+    def change_behind_our_back(self, external_id: str, **changes: object) -> None:
+        """What someone in the platform's own UI (or another tool) did since our last sync."""
+        self.live[external_id] = self.live[external_id].model_copy(update=changes)
+
+    async def get_campaign(
+        self, account_id: str, campaign_id: str, *, access_token: str
+    ) -> PlatformCampaign:
+        self.reads.append(campaign_id)
+        try:
+            return self.live[campaign_id]
+        except KeyError:
+            raise PlatformNotFound(f"No campaign {campaign_id} on {self.name}.") from None
+
+    def _record(self, campaign_id: str, **changes: object) -> None:
+        if campaign_id in self.live:
+            self.live[campaign_id] = self.live[campaign_id].model_copy(update=changes)
 
     def authorization_url(self, *, state: str, redirect_uri: str) -> str:
         return f"https://fake.example/auth?state={state}&redirect_uri={redirect_uri}"
@@ -82,6 +119,8 @@ class FakePlatform:
     ) -> MutationResult:
         call = Call("update_campaign", account_id, campaign_id, access_token, status=changes.status)
         await self._mutate(call)
+        if changes.status is not None:
+            self._record(campaign_id, status=changes.status)
         return MutationResult(
             external_id=campaign_id, status=changes.status, raw={"id": campaign_id, "success": True}
         )
@@ -90,12 +129,14 @@ class FakePlatform:
         self, account_id: str, campaign_id: str, *, access_token: str
     ) -> MutationResult:
         await self._mutate(Call("pause_campaign", account_id, campaign_id, access_token))
+        self._record(campaign_id, status="PAUSED")
         return MutationResult(external_id=campaign_id, status="PAUSED", raw={"success": True})
 
     async def resume_campaign(
         self, account_id: str, campaign_id: str, *, access_token: str
     ) -> MutationResult:
         await self._mutate(Call("resume_campaign", account_id, campaign_id, access_token))
+        self._record(campaign_id, status="ACTIVE")
         return MutationResult(external_id=campaign_id, status="ACTIVE", raw={"success": True})
 
     async def update_budget(
@@ -103,6 +144,7 @@ class FakePlatform:
     ) -> MutationResult:
         call = Call("update_budget", account_id, campaign_id, access_token, budget=daily_budget)
         await self._mutate(call)
+        self._record(campaign_id, daily_budget=daily_budget)
         return MutationResult(
             external_id=campaign_id,
             daily_budget=daily_budget,

@@ -176,6 +176,7 @@ async def test_launch_of_pending_review_campaign_activates_it(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     review = await factories.campaign(session, world.account, status=CampaignStatus.PENDING_REVIEW)
+    platform.adopt(review)
     action = await _propose(session, world, "launch_campaign", campaign=review)
     result = await _decide(session, world, action, world.manager, registry)
     assert [(c.method, c.status) for c in platform.calls] == [("update_campaign", "ACTIVE")]
@@ -213,9 +214,10 @@ async def test_plain_user_may_neither_approve_nor_reject_others(
 
 
 async def test_manager_cannot_approve_above_threshold(
-    session: AsyncSession, registry: PlatformRegistry
+    session: AsyncSession, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     world = await build_world(session, org_settings={"approval_threshold": "5"})
+    platform.adopt(world.campaign)
     action = await _propose(session, world, budget="60")
     assert action.required_role == "admin"
     with pytest.raises(PermissionDenied, match="admin"):
@@ -224,10 +226,12 @@ async def test_manager_cannot_approve_above_threshold(
 
 
 async def test_two_person_rule_stops_self_approval_above_threshold(
-    session: AsyncSession, registry: PlatformRegistry
+    session: AsyncSession, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
-    settings = {"approval_threshold": "5", "two_person_rule": True}
+    # A solo-friendly org that still wants two people above the threshold.
+    settings = {"approval_threshold": "5", "two_person_rule": True, "allow_self_approval": True}
     world = await build_world(session, org_settings=settings)
+    platform.adopt(world.campaign)
     big = await _propose(session, world, budget="60", requester=world.admin)
     with pytest.raises(PermissionDenied, match="Two-person rule"):
         await _decide(session, world, big, world.admin, registry)
@@ -237,10 +241,36 @@ async def test_two_person_rule_stops_self_approval_above_threshold(
     assert (await _decide(session, world, small, world.admin, registry)).executed
 
 
-async def test_without_two_person_rule_a_requester_may_self_approve(
-    session: AsyncSession, registry: PlatformRegistry
+async def test_self_approval_of_a_raise_is_refused_by_default(
+    session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
-    world = await build_world(session, org_settings={"approval_threshold": "5"})
+    raise_ = await _propose(session, world, budget="55", requester=world.manager)
+    with pytest.raises(PermissionDenied, match=r"requested .*, which lets the campaign spend more"):
+        await _decide(session, world, raise_, world.manager, registry)
+    assert platform.calls == []
+    assert (await _reloaded(session, raise_)).status is ActionStatus.PENDING
+    assert (await _decide(session, world, raise_, world.admin, registry)).executed
+
+
+async def test_a_requester_may_approve_their_own_cut_or_pause(
+    session: AsyncSession, world: World, registry: PlatformRegistry
+) -> None:
+    """Stopping spend never waits for a second person."""
+    cut = await _propose(session, world, budget="45", requester=world.manager)
+    assert (await _decide(session, world, cut, world.manager, registry)).executed
+    pause = await _propose(session, world, "pause_campaign", requester=world.manager)
+    assert (await _decide(session, world, pause, world.manager, registry)).executed
+    resume = await _propose(session, world, "resume_campaign", requester=world.manager)
+    with pytest.raises(PermissionDenied, match="spend more"):
+        await _decide(session, world, resume, world.manager, registry)
+
+
+async def test_a_solo_operator_setting_allows_self_approval(
+    session: AsyncSession, platform: FakePlatform, registry: PlatformRegistry
+) -> None:
+    org_settings = {"approval_threshold": "5", "allow_self_approval": True}
+    world = await build_world(session, org_settings=org_settings)
+    platform.adopt(world.campaign)
     big = await _propose(session, world, budget="60", requester=world.admin)
     assert (await _decide(session, world, big, world.admin, registry)).executed
 
@@ -280,8 +310,11 @@ async def test_stale_action_is_refused_with_a_fresh_proposal(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     action = await _propose(session, world, budget="70")
-    world.campaign.daily_budget = Decimal("60")  # someone moved it after the card was shown
+    # Someone moved it on the platform after the card was shown, and a sync saw it.
+    world.campaign.daily_budget = Decimal("60")
     await session.flush()
+    assert world.campaign.external_id is not None
+    platform.change_behind_our_back(world.campaign.external_id, daily_budget=Decimal("60"))
     with pytest.raises(StaleAction) as caught:
         await _decide(session, world, action, world.manager, registry)
     assert platform.calls == []

@@ -62,6 +62,7 @@ async def test_fifty_concurrent_approvals_have_one_winner(pg_database: Database)
     # platform keeps the winner mid-execution (status `approved`) while the others arrive, so
     # they lose on the claim's `status = pending` condition and must name the winner.
     platform = FakePlatform(name="sandbox", delay=0.05)
+    platform.adopt(campaign)
     registry = registry_with(platform)
     start = asyncio.Event()
 
@@ -131,6 +132,7 @@ async def test_concurrent_approve_and_reject_decide_once_on_both_backends(
         org_id, code = org.id, action.short_code
         user_ids = [decider.id for decider in deciders]
     platform = FakePlatform(name="sandbox", delay=0.02)
+    platform.adopt(campaign)
     registry = registry_with(platform)
 
     async def decide(index: int, user_id: uuid.UUID) -> str:

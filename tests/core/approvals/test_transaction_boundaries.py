@@ -57,6 +57,7 @@ async def test_claim_is_committed_before_the_platform_is_called(database: Databa
         org_id, code, manager_id, campaign_id = org.id, action.short_code, manager.id, campaign.id
 
     platform = WritingPlatform(database=database)
+    platform.adopt(campaign)
     async with database.tenant(org_id) as session:
         user = await session.get(User, manager_id)
         assert user is not None
@@ -106,7 +107,8 @@ async def test_two_approved_changes_to_one_campaign_cannot_both_run(database: Da
         account = await factories.ad_account(session, org, platform="fake")
         campaign = await factories.campaign(session, account, daily_budget=Decimal("100"))
         codes = []
-        for budget in ("120", "140"):
+        # Together +40.50 of the window's +50: both cards may stand open at once.
+        for budget in ("120", "120.5"):
             action = await service.propose(
                 session=session,
                 org_id=org.id,
@@ -119,6 +121,7 @@ async def test_two_approved_changes_to_one_campaign_cannot_both_run(database: Da
         manager_ids = [manager.id for manager in managers]
 
     platform = GatedPlatform()
+    platform.adopt(campaign)
     registry = registry_with(platform, "fake")
 
     async def approve(code: str, manager_id: object) -> object:
@@ -188,6 +191,7 @@ async def test_a_failure_to_record_keeps_the_platform_answer(database: Database)
         org_id, code, manager_id = org.id, action.short_code, manager.id
 
     platform = ArchivingPlatform(database=database)
+    platform.adopt(campaign)
     async with database.tenant(org_id) as session:
         user = await session.get(User, manager_id)
         assert user is not None

@@ -111,7 +111,8 @@ async def test_undo_of_pause_resumes(
         session=session,
         org_id=world.org.id,
         action_ref=undo_action.id,
-        user=world.admin,
+        # A resume restarts spend: whoever asked for the undo needs someone else to approve.
+        user=world.admin2,
         approve=True,
         channel="web",
         registry=registry,

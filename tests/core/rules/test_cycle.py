@@ -85,6 +85,7 @@ async def test_auto_mode_executes_through_the_platform_within_guardrails(
         limits={"max_budget_multiple": 2},
     )
     platform = FakePlatform(name="sandbox")
+    platform.adopt(winner)
     result = await evaluate(session=session, now=NOW, org_id=organization.id)
     alerts = await apply_firings(
         session=session,
@@ -122,6 +123,7 @@ async def test_auto_mode_refused_by_org_guardrail(session: AsyncSession) -> None
         limits={"max_budget_multiple": 2},
     )
     platform = FakePlatform(name="sandbox")
+    platform.adopt(winner)
     result = await evaluate(session=session, now=NOW, org_id=organization.id)
     alerts = await apply_firings(
         session=session,
@@ -153,6 +155,7 @@ async def test_two_auto_rules_on_one_campaign_execute_once_and_never_share_a_gra
             action={"type": "pause"},
         )
     platform = FakePlatform(name="sandbox")
+    platform.adopt(loser)
     result = await evaluate(session=session, now=NOW, org_id=organization.id)
     alerts = await apply_firings(
         session=session,
