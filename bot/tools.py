@@ -22,7 +22,7 @@ from bot.reports import account_overview, campaign_performance, compare_periods,
 from core.approvals import flows
 from core.approvals import policy as approval_policy
 from core.approvals import service as approvals
-from core.approvals.schemas import ActionKind
+from core.approvals.schemas import MAX_DAILY_BUDGET, ActionKind
 from core.campaigns import lookup
 from core.errors import CoreError, ValidationFailed
 from core.rbac import Permission, require
@@ -52,7 +52,6 @@ __all__ = [
 
 _CENT = Decimal("0.01")
 # The same bounds the agent's tool arguments have (bot/agent_tools.py).
-MAX_DAILY_BUDGET = Decimal(10_000_000)
 MIN_PERCENT, MAX_PERCENT = Decimal(-100), Decimal(1000)
 
 

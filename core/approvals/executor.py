@@ -335,9 +335,10 @@ async def _record_outcome(
             return await _record_success(
                 session=session, action=action, campaign=campaign, mutation=mutation, actor=actor
             )
-    except CoreError as exc:
+    except Exception as exc:  # the platform acted: whatever the failure, the action must say so
         await session.refresh(action)
-        message = f"executed on the platform, but recording it failed: {exc.message}"
+        detail = exc.message if isinstance(exc, CoreError) else type(exc).__name__
+        message = f"executed on the platform, but recording it failed: {detail}"
         await fail(
             session=session,
             action=action,

@@ -13,6 +13,7 @@ from core.approvals import executor, service
 from core.approvals import policy as approval_policy
 from core.approvals.models import ActionStatus, PendingAction
 from core.approvals.schemas import DecisionResult, same_state
+from core.audit.models import AuditLog
 from core.audit.service import Actor
 from core.base import utcnow
 from core.errors import AlreadyDecided, Conflict, Expired, PermissionDenied, StaleApproval
@@ -25,8 +26,9 @@ RULE_CHANNEL = "rule"
 
 
 async def _requesters(session: AsyncSession, action: PendingAction) -> set[uuid.UUID]:
-    """Who counts as having asked for the action: its requester, and for a rule's card the
-    rule's creator and last editor as the rule stands now (an edit after the card still counts).
+    """Who counts as having asked for the action: its requester, and for a rule's card everyone
+    who created or changed the rule (its audit trail), so a colleague's later edit does not
+    launder the author, and an edit after the card still counts.
     """
     requesters = {action.requested_by} if action.requested_by is not None else set()
     if action.rule_id is not None:
@@ -37,6 +39,15 @@ async def _requesters(session: AsyncSession, action: PendingAction) -> set[uuid.
         )
         for row in authors:
             requesters.update(author for author in row if author is not None)
+        editors = await session.scalars(
+            select(AuditLog.user_id).where(
+                AuditLog.org_id == action.org_id,
+                AuditLog.resource_type == "rule",
+                AuditLog.resource_id == str(action.rule_id),
+                AuditLog.user_id.is_not(None),
+            )
+        )
+        requesters.update(editor for editor in editors if editor is not None)
     return requesters
 
 

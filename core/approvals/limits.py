@@ -48,8 +48,15 @@ class BudgetAllowance:
 
 
 async def _baseline(session: AsyncSession, campaign: Campaign, since: datetime) -> Decimal | None:
+    """The budget the window is measured from; None only while the campaign has none at all.
+
+    A window that began without a daily budget (none, or 0) is measured from the first budget
+    a card set in it: the first budget from nothing passes the approval threshold (admin above
+    it), every raise after it is capped from there. Otherwise "no baseline" would switch the
+    cap off for the whole window.
+    """
     query = (
-        select(PendingAction.before_state)
+        select(PendingAction.before_state, PendingAction.arguments)
         .where(
             PendingAction.org_id == campaign.org_id,
             PendingAction.campaign_id == campaign.id,
@@ -60,10 +67,11 @@ async def _baseline(session: AsyncSession, campaign: Campaign, since: datetime) 
         .order_by(PendingAction.executed_at, PendingAction.id)
         .limit(1)
     )
-    first = await session.scalar(query)
-    if first is not None:
-        return budget_of(first)
-    return campaign.daily_budget
+    first = (await session.execute(query)).first()
+    if first is None:
+        return campaign.daily_budget or None
+    before_state, arguments = first
+    return budget_of(before_state) or Decimal(str(arguments["daily_budget"]))
 
 
 async def _open_increases(

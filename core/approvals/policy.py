@@ -45,10 +45,23 @@ def _decimal(raw: Any, default: Decimal, name: str) -> Decimal:
     return value
 
 
+# Upper bounds for the hour settings: past them a window or expiry means nothing useful, and
+# absurd values would overflow date arithmetic in every approval of the org.
+MAX_HOURS = {
+    "approval_expiry_hours": 24 * 14,
+    "undo_window_hours": 24 * 7,
+    "budget_window_hours": 24 * 31,
+}
+
+
 def _hours(raw: Any, default: int, name: str) -> timedelta:
     hours = _decimal(raw, Decimal(default), name)
     if hours <= 0:
         raise ValidationFailed(f"Organization setting {name} must be positive.")
+    if hours > MAX_HOURS[name]:
+        raise ValidationFailed(
+            f"Organization setting {name} is at most {MAX_HOURS[name]} hours (got {hours})."
+        )
     return timedelta(hours=float(hours))
 
 
@@ -94,18 +107,21 @@ def spend_increase(kind: str, arguments: dict[str, Any], before_state: dict[str,
         old = budget_of(before_state) or Decimal(0)
         return max(new - old, Decimal(0))
     if kind == ActionKind.LAUNCH_CAMPAIGN:
-        # A launch starts spending from nothing.
-        return budget_of(before_state) or Decimal(0)
+        # A launch starts spending from nothing; a lifetime budget may all go in one day.
+        lifetime = before_state.get("lifetime_budget")
+        amounts = [budget_of(before_state), None if lifetime is None else Decimal(str(lifetime))]
+        return max((amount for amount in amounts if amount is not None), default=Decimal(0))
     return Decimal(0)
 
 
 def moves_money(kind: str, arguments: dict[str, Any], before_state: dict[str, Any]) -> bool:
     """Whether the action lets the campaign spend more than now (a resume restarts spend).
 
-    Pauses and budget cuts only stop spend: their requester may approve them, so stopping a
-    loss never waits for a second person.
+    A launch starts spend whatever its budget says (a draft may carry none, or only a
+    lifetime budget). Pauses and budget cuts only stop spend: their requester may approve
+    them, so stopping a loss never waits for a second person.
     """
-    if kind == ActionKind.RESUME_CAMPAIGN:
+    if kind in (ActionKind.RESUME_CAMPAIGN, ActionKind.LAUNCH_CAMPAIGN):
         return True
     return spend_increase(kind, arguments, before_state) > 0
 

@@ -23,6 +23,11 @@ class ActionKind(enum.StrEnum):
     LAUNCH_CAMPAIGN = "launch_campaign"
 
 
+# The largest daily budget a card may set: far above any real campaign, and within what every
+# money column stores, so a card the platform executed can always be recorded.
+MAX_DAILY_BUDGET = Decimal(10_000_000)
+
+
 class CampaignArgs(BaseModel):
     """Arguments of pause/resume/launch: which campaign."""
 
@@ -49,6 +54,8 @@ class SetBudgetArgs(CampaignArgs):
     def _positive_micros(cls, value: Decimal) -> Decimal:
         if not value.is_finite() or value <= 0:
             raise ValueError("the daily budget must be a positive amount")
+        if value > MAX_DAILY_BUDGET:
+            raise ValueError(f"the daily budget is at most {MAX_DAILY_BUDGET:,}")
         if value != value.quantize(Decimal("0.000001")):
             raise ValueError("the daily budget has more than six decimal places")
         return value

@@ -18,6 +18,7 @@ from core.approvals.models import ActionStatus, PendingAction
 from core.approvals.schemas import (
     ActionKind,
     canonical_arguments,
+    decimal_text,
     grant_hash,
     parse_kind,
     same_state,
@@ -242,6 +243,9 @@ async def create_action(
     if before_state is not None and not same_state(shown, current):
         raise StaleApproval("The campaign changed since this was shown; look again and retry.")
     check_source_state(action_kind, campaign)
+    if action_kind is ActionKind.LAUNCH_CAMPAIGN and campaign.lifetime_budget is not None:
+        # What the launch lets it spend: the card shows, binds and is judged on it too.
+        shown = {**shown, "lifetime_budget": decimal_text(campaign.lifetime_budget)}
     if action_kind is ActionKind.SET_BUDGET and undo_of is None:
         approval_policy.check_budget_guardrail(policy, stored_arguments, shown)
     role = approval_policy.required_role_for(

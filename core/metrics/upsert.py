@@ -277,12 +277,11 @@ async def _copy_fits(connection: AsyncConnection, rows: Sequence[MetricIn]) -> b
     owner logins (BYPASSRLS) qualify. One indexed probe; a wrong "yes" is caught by the
     primary key and costs a retry through the merge.
     """
+    stamps = [row.recorded_at for row in rows]
+    if not all(isinstance(at, datetime) and at.tzinfo is not None for at in stamps):
+        return False  # not an aware datetime: the merge path's validation names the row
     campaign_ids = list({row.campaign_id for row in rows})
-    try:
-        first = min(row.recorded_at for row in rows)
-        last = max(row.recorded_at for row in rows)
-    except TypeError:
-        return False  # a naive datetime: the merge path's validation names the row
+    first, last = min(stamps), max(stamps)
     probe = text(
         "SELECT (SELECT rolbypassrls OR rolsuper FROM pg_roles WHERE rolname = current_user)"
         " AND NOT EXISTS (SELECT 1 FROM campaign_metrics WHERE campaign_id = ANY(:ids)"

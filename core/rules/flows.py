@@ -237,7 +237,9 @@ async def _execute_auto(
             session=session, registry=registry, **_grant(firing)
         )
     except (ValidationFailed, PermissionDenied) as exc:
-        # A guardrail said no before anything was claimed or sent.
+        # A guardrail said no: before anything was claimed, or at execution after the executor
+        # committed its refusal, which ends the org binding; bind again either way.
+        await set_tenant(session, firing.org_id)
         alert.action_taken = "refused"
         alert.message = f"{alert.message} Not acted on: {exc.message}"
     except CoreError as exc:

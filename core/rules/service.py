@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.approvals.models import ActionStatus, PendingAction
 from core.audit.service import Actor, record
 from core.base import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied
@@ -259,9 +260,30 @@ async def delete_rule(
     rule_ref: str | uuid.UUID,
     channel: str = "system",
 ) -> None:
-    """Delete a rule; its alerts stay (rule_id becomes NULL)."""
+    """Delete a rule; its alerts stay (rule_id becomes NULL), its open cards are withdrawn.
+
+    A card keeps its rule's authors only through the rule: once the rule is gone nothing
+    would stop its author from approving the card it raised, so no such card may outlive it.
+    """
     _authorise(user, org_id)
     rule = await get_rule(session=session, org_id=org_id, rule_ref=rule_ref)
+    withdrawn = await session.scalars(
+        update(PendingAction)
+        .where(
+            PendingAction.org_id == org_id,
+            PendingAction.rule_id == rule.id,
+            PendingAction.status == ActionStatus.PENDING,
+        )
+        .values(
+            status=ActionStatus.REJECTED,
+            decided_by=user.id,
+            decided_at=utcnow(),
+            decided_via=channel,
+        )
+        .returning(PendingAction.short_code)
+        .execution_options(synchronize_session=False)
+    )
+    after = {"withdrawn_cards": sorted(withdrawn.all())}
     await _audit(
         session,
         user=user,
@@ -269,7 +291,7 @@ async def delete_rule(
         action="rule.deleted",
         rule=rule,
         before=_snapshot(rule),
-        after=None,
+        after=after,
     )
     await session.delete(rule)
     await session.flush()

@@ -168,3 +168,17 @@ async def test_a_foreign_campaign_is_refused_and_nothing_is_written(
         count = await session.scalar(select(func.count()).select_from(CampaignMetric))
     assert count == 0
     assert paths == ["_copy_direct", "_merge_via_stage"]
+
+
+@pytest.mark.parametrize("stamp", ["2026-05-01", 20260501])
+async def test_a_recorded_at_that_is_no_datetime_is_named_not_a_driver_error(
+    database: Database, stamp: object
+) -> None:
+    campaign = await seeded_campaign(database)
+    rows = [
+        dataclasses.replace(row, recorded_at=stamp)  # type: ignore[arg-type]
+        for row in rows_for(campaign, 2, first=date(2026, 5, 1))
+    ]
+    async with database.system() as session:
+        with pytest.raises(ValidationFailed, match="Metric row 0: recorded_at"):
+            await upsert(session=session, rows=rows)
