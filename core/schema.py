@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from core.config import get_settings
+from core.config import Settings, get_settings
 from core.db import binding_key_pads, create_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,14 +30,14 @@ def upgrade(database_url: str, revision: str = "head") -> None:
         asyncio.run(store_org_binding_key(database_url))
 
 
-async def store_org_binding_key(database_url: str) -> bool:
+async def store_org_binding_key(database_url: str, settings: Settings | None = None) -> bool:
     """Store the org binding key of the current settings (PostgreSQL, schema at 0003 or later).
 
     Every `adpilot migrate` runs this, so a new ADPILOT_SECRET_KEY takes effect there; until
     then the app's signatures fail and tenant sessions see nothing (it fails closed).
     Returns whether the schema had the key table.
     """
-    inner, outer = binding_key_pads(get_settings().org_binding_key())
+    inner, outer = binding_key_pads((settings or get_settings()).org_binding_key())
     engine = create_engine(trust="owner", url=database_url)
     try:
         async with engine.begin() as connection:
