@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import schema
-from core.config import Settings
+from core.config import Settings, reset_settings_cache
 from core.db import Database
 from core.db_logins import UnsafeDatabaseLogin, check_logins, login_findings
 from tests.conftest import create_pg_database, drop_pg_database, login_url
@@ -194,7 +194,8 @@ async def test_the_development_layout_is_flagged_not_refused(pg_url: str) -> Non
 
 async def test_a_binding_key_that_does_not_match_stops_every_mode(pg_url: str) -> None:
     """A new ADPILOT_SECRET_KEY without `adpilot migrate`: fail closed and say so."""
-    rotated = _settings(pg_url, secret_key="rotated-" + uuid.uuid4().hex + uuid.uuid4().hex)
+    rotated_secret = "rotated-" + uuid.uuid4().hex + uuid.uuid4().hex
+    rotated = _settings(pg_url, secret_key=rotated_secret)
     with pytest.raises(UnsafeDatabaseLogin, match="does not match ADPILOT_SECRET_KEY"):
         await _check(rotated)
     database = Database(rotated)
@@ -202,8 +203,12 @@ async def test_a_binding_key_that_does_not_match_stops_every_mode(pg_url: str) -
         async with database.tenant(uuid.uuid4()) as session:
             assert await session.scalar(text("SELECT app_current_org()")) is None
         try:
-            # What `adpilot migrate` does after upgrading: store the current key.
-            assert await schema.store_org_binding_key(pg_url, rotated) is True
+            # `adpilot migrate` under the new key (the schema is at head already) stores it.
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("ADPILOT_SECRET_KEY", rotated_secret)
+                reset_settings_cache()
+                await schema.upgrade_async(pg_url)
+            reset_settings_cache()
             assert await _check(rotated) == []
             async with database.tenant(org_id := uuid.uuid4()) as session:
                 assert await session.scalar(text("SELECT app_current_org()")) == org_id
