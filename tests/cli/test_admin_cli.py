@@ -147,6 +147,7 @@ def test_doctor_flags_app_and_worker_without_their_own_logins(pg_url: str) -> No
     assert shared.returncode == 0, shared.stdout + shared.stderr
     assert "database logins" in shared.stdout
     assert "missing" in shared.stdout
+    assert "the app login 'postgres' is a superuser" in " ".join(shared.stdout.split())
     own = adpilot(
         "doctor",
         env={
@@ -157,3 +158,23 @@ def test_doctor_flags_app_and_worker_without_their_own_logins(pg_url: str) -> No
     )
     assert own.returncode == 0, own.stdout + own.stderr
     assert "log in as themselves" in own.stdout
+
+
+@pytest.mark.postgres
+def test_doctor_and_chat_stop_when_the_database_holds_another_binding_key(pg_url: str) -> None:
+    """A new ADPILOT_SECRET_KEY without `adpilot migrate`: tenant queries would see nothing."""
+    env = {
+        "ADPILOT_DATABASE_URL": pg_url,
+        "ADPILOT_DATABASE_APP_URL": login_url(pg_url, "adpilot_app"),
+        "ADPILOT_DATABASE_WORKER_URL": login_url(pg_url, "adpilot_worker"),
+        "ADPILOT_SECRET_KEY": "not-the-key-the-database-holds-" + "x7Qz" * 8,
+    }
+    doctor = adpilot("doctor", env=env)
+    assert doctor.returncode == 1, doctor.stdout
+    assert "not ready: database login: app" in doctor.stderr
+    assert "does not match ADPILOT_SECRET_KEY" in " ".join(doctor.stdout.split())
+    chat = adpilot("chat", "--org", "nobody", "-c", "help", env=env)
+    assert chat.returncode == 2, chat.stdout + chat.stderr
+    message = " ".join(chat.stderr.split())
+    assert "AdPilot refuses to start: the org binding key stored in the database" in message
+    assert "Traceback" not in chat.stderr
