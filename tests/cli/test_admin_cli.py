@@ -53,9 +53,11 @@ def test_doctor_fails_when_redis_configured_but_down(tmp_path: Path) -> None:
 
 
 def test_production_without_settings_exits_with_the_missing_names(tmp_path: Path) -> None:
-    result = adpilot("doctor", env={"ADPILOT_ENV": "production", "ADPILOT_ENCRYPTION_KEYS": ""})
+    env = {"ADPILOT_ENV": "production", "ADPILOT_ENCRYPTION_KEYS": "", "ADPILOT_SECRET_KEY": ""}
+    result = adpilot("doctor", env=env)
     assert result.returncode == 2
-    assert "ADPILOT_SECRET_KEY" in result.stderr
+    for name in ("ADPILOT_SECRET_KEY", "ADPILOT_DATABASE_APP_URL", "ADPILOT_DATABASE_WORKER_URL"):
+        assert name in result.stderr
     assert "Traceback" not in result.stderr
 
 
