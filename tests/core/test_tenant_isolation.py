@@ -187,6 +187,24 @@ async def test_every_table_with_org_data_has_forced_rls(pg_settings: Settings) -
     assert set(TENANT_TABLES) <= protected
 
 
+async def test_every_tenant_policy_reads_the_signed_binding(pg_settings: Settings) -> None:
+    """A policy on the bare `app.org_id` setting (0002's) would let SQL re-point itself."""
+    from core.models import TENANT_TABLES
+
+    owner = create_async_engine(pg_settings.database_url)
+    async with owner.connect() as connection:
+        rows = (
+            await connection.execute(
+                text("SELECT tablename, policyname, qual, with_check FROM pg_policies")
+            )
+        ).all()
+    await owner.dispose()
+    policies = {table: (name, qual, check) for table, name, qual, check in rows}
+    for table, column in TENANT_TABLES.items():
+        expected = f"({column} = ( SELECT app_current_org() AS app_current_org))"
+        assert policies[table] == ("tenant_isolation", expected, expected), table
+
+
 async def test_own_logins_cannot_step_out_of_rls(
     pg_url: str, two_orgs: tuple[uuid.UUID, uuid.UUID], monkeypatch: pytest.MonkeyPatch
 ) -> None:
