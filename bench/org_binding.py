@@ -1,19 +1,19 @@
-"""What the signed org binding costs: `python -m bench.org_binding [--rounds 10] [--ops 40]`.
+"""What the signed org binding costs: `python -m bench.org_binding [--rounds 10] [--pairs 40]`.
 
-One PostgreSQL database, migrated to head, the production layout (app and worker log in as
-themselves). The same process alternates two bindings on the same data:
-- `old`: 0002's policies (`org_id = current_setting('app.org_id')::uuid`) and the old
-  `set_tenant` (one unsigned set_config);
-- `new`: 0003's policies (`org_id = (SELECT app_current_org())`, HMAC checked once per
-  statement) and today's signing `set_tenant`.
-Each round runs every workload in both modes, in ABBA order (old-new, then new-old) so that a
-drift in the machine's load falls on both; a round reports per-workload medians, and the
-summary is the median over all samples plus the median of the per-round new/old ratios.
+Two PostgreSQL databases, migrated to head and seeded alike, the production layout (app and
+worker log in as themselves); in one the policies are put back to 0002's predicate:
+- `old`: `org_id = current_setting('app.org_id')::uuid` and the old `set_tenant` (one
+  unsigned set_config);
+- `new`: `org_id = (SELECT app_current_org())` (HMAC checked once per statement) and
+  today's signing `set_tenant`.
+The same process alternates old and new call by call (the order flips every pair), so the
+load swings of a shared machine fall on both alike; each round reports per-workload medians,
+and the summary is the median over all samples plus the median of the per-round new/old ratios.
 Workloads: bot turns (`report 7d`, `campaigns`, an agent turn with one tool call) over the demo
 org, and tenant queries through `Database.tenant` over an org with 1,000 campaigns and 30 days
 of daily metrics (list all campaigns, a 30-day per-campaign aggregate, one campaign by id).
-The raw output (text and every sample as JSON) goes to bench/results/. The database is dropped
-at the end.
+The raw output (text and every sample as JSON) goes to bench/results/. Both databases are
+dropped at the end.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ BIG_ORG_DAYS = 30
 WARMUP = 5
 
 Mode = Literal["old", "new"]
+MODES: tuple[Mode, Mode] = ("old", "new")
 Op = Callable[[], Awaitable[object]]
 # workload -> mode -> one list of per-call milliseconds per round
 Samples = dict[str, dict[Mode, list[list[float]]]]
@@ -82,8 +83,8 @@ async def unsigned_set_tenant(session: AsyncSession, org_id: uuid.UUID) -> None:
     )
 
 
-async def switch_binding(owner_url: str, mode: Mode) -> None:
-    """Point every tenant policy at one binding; the Python side follows (core.db.set_tenant)."""
+async def set_policies(owner_url: str, mode: Mode) -> None:
+    """Point every tenant policy of one database at one binding."""
     engine = create_async_engine(owner_url)
     try:
         async with engine.begin() as connection:
@@ -97,7 +98,10 @@ async def switch_binding(owner_url: str, mode: Mode) -> None:
                 )
     finally:
         await engine.dispose()
-    # tenant_session looks set_tenant up at call time, so this swaps the bot's binding too.
+
+
+def use_binding(mode: Mode) -> None:
+    """The Python side: tenant_session looks set_tenant up at call time, so the bot follows."""
     core.db.set_tenant = SIGNED_SET_TENANT if mode == "new" else unsigned_set_tenant
 
 
@@ -198,67 +202,83 @@ async def bot_ops(database: Database, settings: Settings) -> dict[str, Op]:
     }
 
 
-async def timed(op: Op, count: int) -> list[float]:
-    for _ in range(WARMUP):
-        await op()
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        await op()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
-async def run(rounds: int, ops_per_mode: int, only: str, out: list[str]) -> Samples:
-    await _admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-    await _admin(f'CREATE DATABASE "{PG_DB}"')
-    owner_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_DB}"
-    # A fresh secret per run: migration and app derive the same binding key from it.
-    os.environ["ADPILOT_SECRET_KEY"] = secrets.token_urlsafe(32)
+async def prepare(mode: Mode, only: str) -> tuple[str, Database, dict[str, Op]]:
+    """One migrated, seeded database whose policies use `mode`'s binding, and its workloads."""
+    name = f"{PG_DB}_{mode}"
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _admin(f'CREATE DATABASE "{name}"')
+    owner_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     os.environ["ADPILOT_DATABASE_URL"] = owner_url
     reset_settings_cache()
+    await schema.upgrade_async(owner_url)
+    await set_policies(owner_url, mode)
+    use_binding(mode)
+    await demo_seed.seed(
+        Settings(database_url=owner_url), slug=demo_seed.DEMO_SLUG, progress=lambda _m: None
+    )
+    settings = Settings(
+        database_url=owner_url,
+        database_app_url=owner_url.replace("postgres@", "adpilot_app@"),
+        database_worker_url=owner_url.replace("postgres@", "adpilot_worker@"),
+    )
+    database = Database(settings)
+    big_org, one_campaign = await seed_big_org(database)
+    ops = {**await bot_ops(database, settings), **tenant_ops(database, big_org, one_campaign)}
+    return name, database, {label: op for label, op in ops.items() if only in label}
+
+
+async def run(rounds: int, pairs: int, only: str, out: list[str]) -> Samples:
+    # A fresh secret per run: migrations and app derive the same binding key from it.
+    os.environ["ADPILOT_SECRET_KEY"] = secrets.token_urlsafe(32)
+    prepared = {}
     try:
-        await schema.upgrade_async(owner_url)
-        await demo_seed.seed(
-            Settings(database_url=owner_url), slug=demo_seed.DEMO_SLUG, progress=lambda _m: None
+        for mode in MODES:
+            prepared[mode] = await prepare(mode, only)
+        return await alternate(
+            {mode: ops for mode, (_, _, ops) in prepared.items()}, rounds, pairs, out
         )
-        settings = Settings(
-            database_url=owner_url,
-            database_app_url=owner_url.replace("postgres@", "adpilot_app@"),
-            database_worker_url=owner_url.replace("postgres@", "adpilot_worker@"),
-        )
-        database = Database(settings)
-        try:
-            big_org, one_campaign = await seed_big_org(database)
-            ops = {
-                **await bot_ops(database, settings),
-                **tenant_ops(database, big_org, one_campaign),
-            }
-            ops = {name: op for name, op in ops.items() if only in name}
-            return await alternate(owner_url, ops, rounds, ops_per_mode, out)
-        finally:
-            await switch_binding(owner_url, "new")
-            await database.dispose()
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+        use_binding("new")
+        for name, database, _ in prepared.values():
+            await database.dispose()
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def call(mode: Mode, op: Op) -> float:
+    use_binding(mode)
+    started = time.perf_counter()
+    await op()
+    return (time.perf_counter() - started) * 1000
 
 
 async def alternate(
-    owner_url: str, ops: dict[str, Op], rounds: int, count: int, out: list[str]
+    ops: dict[Mode, dict[str, Op]], rounds: int, pairs: int, out: list[str]
 ) -> Samples:
-    samples: Samples = {name: {"old": [], "new": []} for name in ops}
+    """Old and new alternate call by call (order flipped every pair), so load swings hit both."""
+    names = list(ops["old"])
+    samples: Samples = {name: {"old": [], "new": []} for name in names}
+    for name in names:
+        for mode in MODES:
+            for _ in range(WARMUP):
+                await call(mode, ops[mode][name])
     for round_index in range(rounds):
-        order: tuple[Mode, Mode] = ("old", "new") if round_index % 2 == 0 else ("new", "old")
-        for mode in order:
-            await switch_binding(owner_url, mode)
-            for name, op in ops.items():
-                taken = await timed(op, count)
-                samples[name][mode].append(taken)
-                out.append(
-                    f"round {round_index + 1:>2} {mode}  {name:<40} "
-                    f"median {statistics.median(taken):8.3f} ms"
-                )
-                print(out[-1], flush=True)
+        for name in names:
+            taken: dict[Mode, list[float]] = {"old": [], "new": []}
+            for pair in range(pairs):
+                order: tuple[Mode, Mode] = ("old", "new") if pair % 2 == 0 else ("new", "old")
+                for mode in order:
+                    taken[mode].append(await call(mode, ops[mode][name]))
+            for mode in MODES:
+                samples[name][mode].append(taken[mode])
+            old_median, new_median = (
+                statistics.median(taken["old"]),
+                statistics.median(taken["new"]),
+            )
+            out.append(
+                f"round {round_index + 1:>2} {name:<40} "
+                f"median old {old_median:8.3f} ms, new {new_median:8.3f} ms"
+            )
+            print(out[-1], flush=True)
     return samples
 
 
@@ -294,18 +314,18 @@ async def _admin(statement: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--ops", type=int, default=40, help="timed calls per workload and mode")
+    parser.add_argument("--pairs", type=int, default=40, help="old/new call pairs per round")
     parser.add_argument("--only", default="", help="run only workloads whose name contains this")
     args = parser.parse_args()
     started = datetime.now(UTC)
     out = [
-        f"org binding overhead: {args.rounds} rounds x {args.ops} calls per workload and mode "
-        f"(+{WARMUP} warm-up), ABBA order",
+        f"org binding overhead: {args.rounds} rounds x {args.pairs} old/new call pairs per "
+        f"workload (+{WARMUP} warm-up each), alternating call by call",
         f"started {started:%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}",
     ]
     print("\n".join(out), flush=True)
-    samples = asyncio.run(run(args.rounds, args.ops, args.only, out))
+    samples = asyncio.run(run(args.rounds, args.pairs, args.only, out))
     out.append(f"finished; load average {os.getloadavg()[0]:.2f}")
     out.append("")
     out.append(
