@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
@@ -11,12 +13,36 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./adpilot.db"
 
-# Placeholders that ship in examples; production must never run with them.
-_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
+# Words that mark a secret copied from an example; production must never run with one.
+_PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "placeholder", "example", "your-")
+# 32 random bytes as URL-safe base64 (`secrets.token_urlsafe(32)`) are 43 characters; a hex
+# key of the same strength (`secrets.token_hex(32)`) is 64, so 43 is the floor for either.
+SECRET_KEY_MIN_LENGTH = 43
+# Random keys of that length use far more symbols; a few repeated ones betray a typed phrase.
+SECRET_KEY_MIN_DISTINCT = 10
+SECRET_KEY_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+# The org binding key is derived from ADPILOT_SECRET_KEY under this label (see core.db).
+_ORG_BINDING_LABEL = b"adpilot/org-binding/v1"
+# Outside production a missing secret key falls back to this public value: the binding then
+# guards against mistakes, not attackers, and `adpilot doctor` says so.
+_DEVELOPMENT_SECRET = b"adpilot-development-secret-never-for-production"
 
 
 class ConfigError(RuntimeError):
     """Settings that cannot run in the chosen mode; the message names what is missing."""
+
+
+def secret_key_problem(secret: str) -> str | None:
+    """Why `secret` is not a real secret key (None when it is): length, variety, placeholders."""
+    if len(secret) < SECRET_KEY_MIN_LENGTH:
+        return f"shorter than {SECRET_KEY_MIN_LENGTH} characters"
+    if len(set(secret)) < SECRET_KEY_MIN_DISTINCT:
+        return f"fewer than {SECRET_KEY_MIN_DISTINCT} distinct characters"
+    lowered = secret.lower()
+    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+        return "a placeholder from an example"
+    return None
 
 
 class Settings(BaseSettings):
@@ -128,6 +154,11 @@ class Settings(BaseSettings):
         dedicated = {"app": self.database_app_url, "worker": self.database_worker_url}
         return dedicated.get(trust) or self.database_url
 
+    def org_binding_key(self) -> bytes:
+        """The HMAC key that signs the org binding of a transaction (derived, never stored raw)."""
+        secret = self.secret_key.get_secret_value().encode() if self.secret_key else b""
+        return hmac.new(secret or _DEVELOPMENT_SECRET, _ORG_BINDING_LABEL, hashlib.sha256).digest()
+
     def encryption_key_list(self) -> list[str]:
         """The configured Fernet keys, newest first."""
         if self.encryption_keys is None:
@@ -139,12 +170,19 @@ class Settings(BaseSettings):
         """Names of the settings production refuses to run without."""
         missing: list[str] = []
         secret = self.secret_key.get_secret_value() if self.secret_key else ""
-        if secret.lower() in _PLACEHOLDER_SECRETS:
-            missing.append("ADPILOT_SECRET_KEY")
+        problem = secret_key_problem(secret) if secret else "not set"
+        if problem is not None:
+            missing.append(f"ADPILOT_SECRET_KEY ({problem}; {SECRET_KEY_HINT})")
         if not self.encryption_key_list():
             missing.append("ADPILOT_ENCRYPTION_KEYS")
         if not self.is_postgres:
             missing.append("ADPILOT_DATABASE_URL (a postgresql+asyncpg:// URL)")
+        # Without their own logins the app and worker log in as the owner, and `SET ROLE NONE`
+        # in injected SQL would return to it: production never runs that way.
+        if not self.database_app_url:
+            missing.append("ADPILOT_DATABASE_APP_URL (the adpilot_app login)")
+        if not self.database_worker_url:
+            missing.append("ADPILOT_DATABASE_WORKER_URL (the adpilot_worker login)")
         if not self.redis_url:
             missing.append("ADPILOT_REDIS_URL")
         return missing
@@ -155,7 +193,8 @@ class Settings(BaseSettings):
             missing = self.missing_for_production()
             if missing:
                 raise ConfigError(
-                    "ADPILOT_ENV=production refuses to start; missing: " + ", ".join(missing)
+                    "ADPILOT_ENV=production refuses to start; missing or unsafe: "
+                    + ", ".join(missing)
                 )
         return self
 

@@ -5,10 +5,16 @@ Three ways in, one per trust level:
   `adpilot_app`, so row-level security applies even when a query forgets its org filter.
 - `worker` (cross-org background jobs): the BYPASSRLS role `adpilot_worker`.
 - `owner` (migrations and admin CLI): the role of the URL itself.
+
+The org a transaction may see is bound by `set_tenant`, signed: row-level security reads it
+through `app_current_org()` (migration 0004), which accepts it only with the HMAC of a key
+the app role cannot read, so SQL run as the app role cannot re-point itself at another org.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +35,10 @@ from core.security.local_files import ensure_private_sqlite_file
 Trust = Literal["app", "worker", "owner"]
 
 ORG_SETTING = "app.org_id"
+ORG_SIGNATURE_SETTING = "app.org_sig"
+# Where a session factory keeps the org binding key for `set_tenant` (see session_factory).
+BINDING_KEY_INFO = "org_binding_key"
+_HMAC_BLOCK_SIZE = 64  # SHA-256's block size, as RFC 2104 pads the key to it
 
 
 def _role_for(settings: Settings, trust: Trust) -> str | None:
@@ -95,19 +105,52 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+def session_factory(
+    engine: AsyncEngine, *, binding_key: bytes | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`; `binding_key` signs their org bindings (default: get_settings()'s)."""
+    info = {BINDING_KEY_INFO: binding_key} if binding_key is not None else {}
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True, info=info)
+
+
+def org_signature(binding_key: bytes, org_id: uuid.UUID) -> str:
+    """The HMAC-SHA256 (hex) of an org id under the binding key: what app_current_org() checks."""
+    return hmac.new(binding_key, str(org_id).encode(), hashlib.sha256).hexdigest()
+
+
+def binding_key_pads(binding_key: bytes) -> tuple[bytes, bytes]:
+    """The key as HMAC's inner and outer pads (RFC 2104), the form the database stores.
+
+    With the pads stored, SQL computes the standard HMAC from two `sha256()` calls, so the
+    check needs no extension (pgcrypto) and no XOR in SQL.
+    """
+    if len(binding_key) > _HMAC_BLOCK_SIZE:
+        binding_key = hashlib.sha256(binding_key).digest()
+    padded = binding_key.ljust(_HMAC_BLOCK_SIZE, b"\0")
+    inner = bytes(byte ^ 0x36 for byte in padded)
+    outer = bytes(byte ^ 0x5C for byte in padded)
+    return inner, outer
 
 
 async def set_tenant(session: AsyncSession, org_id: uuid.UUID) -> None:
-    """Bind the current transaction to one org (`SET LOCAL app.org_id` on PostgreSQL)."""
+    """Bind the current transaction to one org: `app.org_id` and its signature, on PostgreSQL.
+
+    The one place the binding is made; `Database.tenant` and flows that commit mid-way use it.
+    """
     session.info["org_id"] = org_id
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        # set_config(..., true) is SET LOCAL with a bind parameter: it ends with the transaction.
+        binding_key = session.info.get(BINDING_KEY_INFO) or get_settings().org_binding_key()
+        # set_config(..., true) is SET LOCAL with bind parameters: both end with the
+        # transaction, and the values never appear in the statement text other sessions see.
         await session.execute(
-            text("SELECT set_config(:name, :value, true)"),
-            {"name": ORG_SETTING, "value": str(org_id)},
+            text("SELECT set_config(:org_name, :org, true), set_config(:sig_name, :sig, true)"),
+            {
+                "org_name": ORG_SETTING,
+                "org": str(org_id),
+                "sig_name": ORG_SIGNATURE_SETTING,
+                "sig": org_signature(binding_key, org_id),
+            },
         )
 
 
@@ -142,8 +185,9 @@ class Database:
             self.worker_engine = self.app_engine
         else:
             self.worker_engine = create_engine(self.settings, trust="worker")
-        self.app_sessions = session_factory(self.app_engine)
-        self.worker_sessions = session_factory(self.worker_engine)
+        binding_key = self.settings.org_binding_key()
+        self.app_sessions = session_factory(self.app_engine, binding_key=binding_key)
+        self.worker_sessions = session_factory(self.worker_engine, binding_key=binding_key)
 
     def tenant(self, org_id: uuid.UUID) -> Any:
         """`async with db.tenant(org_id) as session:` — an org-scoped transaction."""

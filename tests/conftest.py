@@ -35,6 +35,8 @@ PG_ADMIN_URL = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/postgres"
 REDIS_URL = os.environ.get("ADPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("ADPILOT_REQUIRE_SERVICES", "1") != "0"
 TEST_ENCRYPTION_KEY = "F16TH-tTfrmBQqX1mpFGOawZPsePS9aJl5wroKhSfkc="
+# Signs the org binding (core.db.set_tenant); the migrated test database stores its derived key.
+TEST_SECRET_KEY = "test-only-3tQx9vL2mKp8RwZ4yNc7HbJf6DsGa1UeXo5iTqWl0Vr"
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -61,6 +63,7 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("ADPILOT_ENV", "test")
     monkeypatch.setenv("ADPILOT_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEY)
+    monkeypatch.setenv("ADPILOT_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("ADPILOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/unused.db")
     monkeypatch.chdir(tmp_path)
     reset_settings_cache()
@@ -120,7 +123,12 @@ def pg_url() -> Iterator[str]:
     _need("PostgreSQL", PG_HOST, PG_PORT)
     name = f"adpilot_test_{os.getpid()}"
     url = create_pg_database(name)
-    asyncio.run(_migrate_alone(url))
+    # Session-scoped, so it runs before _isolated_settings: migrate under the tests' secret key.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ADPILOT_SECRET_KEY", TEST_SECRET_KEY)
+        reset_settings_cache()
+        asyncio.run(_migrate_alone(url))
+    reset_settings_cache()
     yield url
     drop_pg_database(name)
 

@@ -20,8 +20,9 @@ from channels.cli import demo_seed
 from channels.cli.runtime import console, fail
 from channels.cli.schema_state import sqlite_at_head
 from channels.console import ConsoleChannel, answer_once, converse
-from core.config import Settings
+from core.config import ConfigError, Settings
 from core.db import Database
+from core.db_logins import check_logins
 from core.errors import CoreError
 from core.orgs import service as orgs
 from core.users import service as users
@@ -123,9 +124,13 @@ def open_chat(settings: Settings, *, org_slug: str, email: str | None, command: 
     app = ChatApp(settings)
     try:
         try:
+            # Production refuses to start on an unsafe database login or a broken org binding.
+            app.run(check_logins(app.database))
             speaker = app.run(resolve_speaker(app.database, org_slug=org_slug, email=email))
         except CoreError as exc:
             fail(exc.message)
+        except ConfigError as exc:
+            fail(str(exc), code=2)
         turns = app.turns_for(speaker)
         if command is not None:
             channel = ConsoleChannel(console, interactive=False)

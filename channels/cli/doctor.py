@@ -13,7 +13,8 @@ from adapters.registry import REAL_PLATFORMS, configured_platforms
 from channels.catalog import CHANNELS, channel_status
 from core import schema
 from core.config import Settings
-from core.db import create_engine
+from core.db import Database, create_engine
+from core.db_logins import login_findings
 
 State = Literal["ok", "missing", "down", "off"]
 
@@ -84,17 +85,34 @@ def check_platforms(settings: Settings) -> list[CheckResult]:
     return results
 
 
-def check_database_logins(settings: Settings) -> list[CheckResult]:
-    """On PostgreSQL, whether the app and worker have logins of their own (see 0002)."""
+async def check_database_logins(settings: Settings) -> list[CheckResult]:
+    """On PostgreSQL: own logins for app and worker, none able to leave RLS, the binding signed."""
     if not settings.is_postgres:
         return []
-    if settings.database_app_url and settings.database_worker_url:
-        return [CheckResult("database logins", "ok", "app and worker log in as themselves", False)]
-    detail = (
-        "app/worker log in as the owner and switch role; set ADPILOT_DATABASE_APP_URL and "
-        "ADPILOT_DATABASE_WORKER_URL to the adpilot_app / adpilot_worker logins"
-    )
-    return [CheckResult("database logins", "missing", detail, False)]
+    results: list[CheckResult] = []
+    own_logins = bool(settings.database_app_url and settings.database_worker_url)
+    if not own_logins:
+        detail = (
+            "app/worker log in as the owner and switch role; set ADPILOT_DATABASE_APP_URL and "
+            "ADPILOT_DATABASE_WORKER_URL to the adpilot_app / adpilot_worker logins"
+        )
+        results.append(CheckResult("database logins", "missing", detail, False))
+    database = Database(settings)
+    try:
+        findings = await login_findings(database)
+    finally:
+        await database.dispose()
+    for finding in findings:
+        # The same line production's start-up refuses on (core.db_logins.check_logins).
+        refused = finding.fatal or settings.is_production
+        state: State = "down" if refused else "missing"
+        results.append(
+            CheckResult(f"database login: {finding.trust}", state, finding.message, refused)
+        )
+    if own_logins and not findings:
+        detail = "app and worker log in as themselves; the org binding is signed"
+        results.append(CheckResult("database logins", "ok", detail, False))
+    return results
 
 
 def check_llm(settings: Settings) -> CheckResult:
@@ -117,7 +135,11 @@ def check_secrets(settings: Settings) -> CheckResult:
 
 
 async def run_checks(settings: Settings) -> list[CheckResult]:
-    results = [await check_database(settings), *check_database_logins(settings)]
+    database = await check_database(settings)
+    results = [database]
+    if database.state == "ok":
+        # The login checks need the schema at head (the binding function is in 0004).
+        results += await check_database_logins(settings)
     results += [await check_redis(settings), check_secrets(settings)]
     results += check_platforms(settings)
     results += check_channels(settings)

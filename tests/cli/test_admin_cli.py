@@ -53,9 +53,11 @@ def test_doctor_fails_when_redis_configured_but_down(tmp_path: Path) -> None:
 
 
 def test_production_without_settings_exits_with_the_missing_names(tmp_path: Path) -> None:
-    result = adpilot("doctor", env={"ADPILOT_ENV": "production", "ADPILOT_ENCRYPTION_KEYS": ""})
+    env = {"ADPILOT_ENV": "production", "ADPILOT_ENCRYPTION_KEYS": "", "ADPILOT_SECRET_KEY": ""}
+    result = adpilot("doctor", env=env)
     assert result.returncode == 2
-    assert "ADPILOT_SECRET_KEY" in result.stderr
+    for name in ("ADPILOT_SECRET_KEY", "ADPILOT_DATABASE_APP_URL", "ADPILOT_DATABASE_WORKER_URL"):
+        assert name in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -147,6 +149,7 @@ def test_doctor_flags_app_and_worker_without_their_own_logins(pg_url: str) -> No
     assert shared.returncode == 0, shared.stdout + shared.stderr
     assert "database logins" in shared.stdout
     assert "missing" in shared.stdout
+    assert "the app login 'postgres' is a superuser" in " ".join(shared.stdout.split())
     own = adpilot(
         "doctor",
         env={
@@ -175,3 +178,23 @@ def test_doctor_does_not_call_a_channel_without_code_ok(tmp_path: Path) -> None:
     assert "missing" in lines["channel: slack"]
     assert "ADPILOT_SLACK_SIGNING_SECRET" in lines["channel: slack"]
     assert "AAHdqTcv" not in result.stdout
+
+
+@pytest.mark.postgres
+def test_doctor_and_chat_stop_when_the_database_holds_another_binding_key(pg_url: str) -> None:
+    """A new ADPILOT_SECRET_KEY without `adpilot migrate`: tenant queries would see nothing."""
+    env = {
+        "ADPILOT_DATABASE_URL": pg_url,
+        "ADPILOT_DATABASE_APP_URL": login_url(pg_url, "adpilot_app"),
+        "ADPILOT_DATABASE_WORKER_URL": login_url(pg_url, "adpilot_worker"),
+        "ADPILOT_SECRET_KEY": "not-the-key-the-database-holds-" + "x7Qz" * 8,
+    }
+    doctor = adpilot("doctor", env=env)
+    assert doctor.returncode == 1, doctor.stdout
+    assert "not ready: database login: app" in doctor.stderr
+    assert "does not match ADPILOT_SECRET_KEY" in " ".join(doctor.stdout.split())
+    chat = adpilot("chat", "--org", "nobody", "-c", "help", env=env)
+    assert chat.returncode == 2, chat.stdout + chat.stderr
+    message = " ".join(chat.stderr.split())
+    assert "AdPilot refuses to start: the org binding key stored in the database" in message
+    assert "Traceback" not in chat.stderr
