@@ -254,8 +254,9 @@ async def load(orgs: int) -> tuple[int, int]:
         await conn.execute(insert(_table(AdAccount)), rows["accounts"])
         campaigns = [{k: v for k, v in c.items() if k != "_tz"} for c in rows["campaigns"]]
         for c in campaigns:
-            c["daily_budget_micros"] = int(c.pop("daily_budget") * 1_000_000)
-            c["baseline_daily_budget_micros"] = int(c.pop("baseline_daily_budget") * 1_000_000)
+            # The column type (core.base.Micros) scales major units to micros itself.
+            c["daily_budget_micros"] = c.pop("daily_budget")
+            c["baseline_daily_budget_micros"] = c.pop("baseline_daily_budget")
         await conn.execute(insert(_table(Campaign)), campaigns)
         await conn.execute(insert(_table(Rule)), rows["rules"])
         # The sandbox stands in for each platform, so auto-mode firings really execute.
