@@ -11,7 +11,7 @@ import pytest
 from pydantic_ai import models as ai_models
 
 from bot.engine import Bot, TurnContext
-from core.campaigns.models import Campaign, CampaignStatus
+from core.campaigns.models import Campaign
 from core.config import Settings
 from core.db import Database
 from core.errors import PlatformNotFound
@@ -27,6 +27,7 @@ from core.ports import (
 )
 from core.users.models import Role
 from tests import factories
+from tests.core.approvals.fakes import platform_copy
 
 # No test may reach a real model provider.
 ai_models.ALLOW_MODEL_REQUESTS = False
@@ -42,14 +43,8 @@ class FakePlatform:
     live: dict[str, PlatformCampaign] = field(default_factory=dict)
 
     def adopt(self, campaign: Campaign) -> None:
-        assert campaign.external_id is not None
-        self.live[campaign.external_id] = PlatformCampaign(
-            external_id=campaign.external_id,
-            account_id="",
-            name=campaign.name,
-            status=CampaignStatus(campaign.status).value.upper(),
-            daily_budget=campaign.daily_budget,
-        )
+        live = platform_copy(campaign)
+        self.live[live.external_id] = live
 
     def _record(self, campaign_id: str, **changes: object) -> None:
         if campaign_id in self.live:

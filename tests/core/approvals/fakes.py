@@ -36,6 +36,18 @@ class Call:
     status: str | None = None
 
 
+def platform_copy(campaign: Campaign) -> PlatformCampaign:
+    """The platform's view of one of our campaigns, as a sync would have left it."""
+    assert campaign.external_id is not None
+    return PlatformCampaign(
+        external_id=campaign.external_id,
+        account_id="",
+        name=campaign.name,
+        status=CampaignStatus(campaign.status).value.upper(),
+        daily_budget=campaign.daily_budget,
+    )
+
+
 @dataclass
 class FakePlatform:
     """In-memory platform; set `fail_with` to make the next mutations raise it."""
@@ -51,14 +63,8 @@ class FakePlatform:
     def adopt(self, *campaigns: Campaign) -> None:
         """Put our campaigns on the platform as they are now (what a sync would have seen)."""
         for campaign in campaigns:
-            assert campaign.external_id is not None
-            self.live[campaign.external_id] = PlatformCampaign(
-                external_id=campaign.external_id,
-                account_id="",
-                name=campaign.name,
-                status=CampaignStatus(campaign.status).value.upper(),
-                daily_budget=campaign.daily_budget,
-            )
+            live = platform_copy(campaign)
+            self.live[live.external_id] = live
 
     def change_behind_our_back(self, external_id: str, **changes: object) -> None:
         """What someone in the platform's own UI (or another tool) did since our last sync."""
