@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts.models import AdAccount
+from core.approvals import flows, service
+from core.approvals.models import ActionStatus, PendingAction
 from core.campaigns.models import Campaign
 from core.orgs.models import Organization
 from core.ports import PlatformRegistry
@@ -61,3 +64,46 @@ def platform(world: World) -> FakePlatform:
 @pytest.fixture
 def registry(platform: FakePlatform) -> PlatformRegistry:
     return registry_with(platform)
+
+
+async def propose_card(
+    session: AsyncSession,
+    world: World,
+    budget: str | None,
+    *,
+    kind: str = "set_budget",
+    requester: User | None = None,
+) -> PendingAction:
+    """A card on the world's campaign, asked for on Slack by the manager unless said."""
+    arguments: dict[str, Any] = {"campaign_id": str(world.campaign.id)}
+    if budget is not None:
+        arguments["daily_budget"] = budget
+    return await service.propose(
+        session=session,
+        org_id=world.org.id,
+        kind=kind,
+        arguments=arguments,
+        summary=f"{kind} {budget}",
+        requested_by=requester or world.manager,
+        origin_channel="slack",
+    )
+
+
+async def approve_card(
+    session: AsyncSession,
+    world: World,
+    card: PendingAction,
+    registry: PlatformRegistry,
+    user: User | None = None,
+) -> ActionStatus:
+    """Approve on Slack, as the admin unless said; the action's status afterwards."""
+    result = await flows.decide(
+        session=session,
+        org_id=world.org.id,
+        action_ref=card.short_code,
+        user=user or world.admin,
+        approve=True,
+        channel="slack",
+        registry=registry,
+    )
+    return ActionStatus(result.action.status)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.approvals import executor, flows, service
+from core.approvals import executor, service
 from core.approvals.models import ActionStatus, PendingAction
 from core.approvals.policy import policy_from
 from core.campaigns.models import Campaign, CampaignStatus
@@ -23,7 +23,7 @@ from core.rules import service as rules
 from core.rules.flows import apply_firings, evaluate
 from core.users.models import Role, User
 from tests import factories
-from tests.core.approvals.conftest import World
+from tests.core.approvals.conftest import World, approve_card, propose_card
 from tests.core.approvals.fakes import FakePlatform
 from tests.core.rules.conftest import NOW
 
@@ -34,42 +34,6 @@ RAISE_RULE: dict[str, Any] = {
     "action": {"type": "change_budget", "percent": 20},
     "limits": {"max_budget_multiple": 2},
 }
-
-
-async def _card(
-    session: AsyncSession, world: World, budget: str | None, *, kind: str = "set_budget"
-) -> PendingAction:
-    arguments: dict[str, Any] = {"campaign_id": str(world.campaign.id)}
-    if budget is not None:
-        arguments["daily_budget"] = budget
-    return await service.propose(
-        session=session,
-        org_id=world.org.id,
-        kind=kind,
-        arguments=arguments,
-        summary=f"{kind} {budget}",
-        requested_by=world.manager,
-        origin_channel="slack",
-    )
-
-
-async def _approve(
-    session: AsyncSession,
-    world: World,
-    card: PendingAction,
-    registry: PlatformRegistry,
-    user: User | None = None,
-) -> ActionStatus:
-    result = await flows.decide(
-        session=session,
-        org_id=world.org.id,
-        action_ref=card.short_code,
-        user=user or world.admin,
-        approve=True,
-        channel="slack",
-        registry=registry,
-    )
-    return result.action.status
 
 
 async def _start_from(
@@ -89,14 +53,14 @@ async def test_a_window_begun_without_a_budget_is_capped_from_the_first_budget_s
     start: Decimal | None,
 ) -> None:
     await _start_from(session, world, platform, start)
-    assert await _approve(session, world, await _card(session, world, "100"), registry) == (
-        ActionStatus.EXECUTED
-    )
-    assert await _approve(session, world, await _card(session, world, "150"), registry) == (
-        ActionStatus.EXECUTED
-    )
+    assert await approve_card(
+        session, world, await propose_card(session, world, "100"), registry
+    ) == (ActionStatus.EXECUTED)
+    assert await approve_card(
+        session, world, await propose_card(session, world, "150"), registry
+    ) == (ActionStatus.EXECUTED)
     with pytest.raises(ValidationFailed, match=r"over 100\.00 .* up to 150\.00/day"):
-        await _card(session, world, "225")
+        await propose_card(session, world, "225")
     campaign = await session.get(Campaign, world.campaign.id, populate_existing=True)
     assert campaign is not None
     assert campaign.daily_budget == Decimal(150)
@@ -110,12 +74,12 @@ async def test_a_budgetless_draft_is_not_launched_by_whoever_asked(
     world.campaign.status = CampaignStatus.DRAFT
     await session.flush()
     platform.adopt(world.campaign)
-    card = await _card(session, world, None, kind="launch_campaign")
+    card = await propose_card(session, world, None, kind="launch_campaign")
     # The lifetime budget may all go in a day: above the threshold, so an admin's call.
     assert card.required_role == Role.ADMIN
     with pytest.raises(PermissionDenied):
-        await _approve(session, world, card, registry, user=world.manager)
-    assert await _approve(session, world, card, registry, user=world.admin) == (
+        await approve_card(session, world, card, registry, user=world.manager)
+    assert await approve_card(session, world, card, registry, user=world.admin) == (
         ActionStatus.EXECUTED
     )
 
@@ -166,7 +130,7 @@ async def test_deleting_the_rule_withdraws_its_cards_so_its_author_cannot_approv
     await session.refresh(card)
     assert card.status == ActionStatus.REJECTED
     with pytest.raises(AlreadyDecided):
-        await _approve(session, world, card, registry, user=author)
+        await approve_card(session, world, card, registry, user=author)
     assert platform.calls == []
 
 
@@ -189,8 +153,8 @@ async def test_every_author_in_the_rules_history_counts_as_requester(
     assert card is not None
     for asker in (world.admin2, toggler, last):
         with pytest.raises(PermissionDenied):
-            await _approve(session, world, card, registry, user=asker)
-    assert await _approve(session, world, card, registry, user=world.admin) == (
+            await approve_card(session, world, card, registry, user=asker)
+    assert await approve_card(session, world, card, registry, user=world.admin) == (
         ActionStatus.EXECUTED
     )
 
@@ -205,7 +169,7 @@ async def test_an_absurd_budget_is_refused_before_it_reaches_the_platform(
     session: AsyncSession, world: World, platform: FakePlatform
 ) -> None:
     with pytest.raises(ValidationFailed, match="at most 10,000,000"):
-        await _card(session, world, "10000000000000")
+        await propose_card(session, world, "10000000000000")
     assert platform.calls == []
 
 
@@ -220,9 +184,9 @@ async def test_any_failure_recording_a_platform_success_fails_the_action(
         raise ArithmeticError("not storable")
 
     monkeypatch.setattr(executor, "_record_success", broken)
-    card = await _card(session, world, "60")
+    card = await propose_card(session, world, "60")
     with pytest.raises(PlatformError, match="recording it failed: ArithmeticError"):
-        await _approve(session, world, card, registry)
+        await approve_card(session, world, card, registry)
     await session.refresh(card)
     assert card.status == ActionStatus.FAILED
     assert len(platform.calls) == 1
@@ -245,7 +209,7 @@ async def test_a_launch_with_no_budget_at_all_still_needs_someone_else(
     world.campaign.status = CampaignStatus.DRAFT
     await session.flush()
     platform.adopt(world.campaign)
-    card = await _card(session, world, None, kind="launch_campaign")
+    card = await propose_card(session, world, None, kind="launch_campaign")
     with pytest.raises(PermissionDenied, match="lets the campaign spend more"):
-        await _approve(session, world, card, registry, user=world.manager)
+        await approve_card(session, world, card, registry, user=world.manager)
     assert platform.calls == []

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.approvals import flows, service
+from core.approvals import flows
 from core.approvals.models import ActionStatus, PendingAction
 from core.base import utcnow
 from core.campaigns.models import Campaign
@@ -22,43 +22,11 @@ from core.errors import PermissionDenied, ValidationFailed
 from core.ports import PlatformRegistry
 from core.rules import service as rules
 from core.rules.flows import apply_firings, evaluate
-from core.users.models import Role, User
+from core.users.models import Role
 from tests import factories
-from tests.core.approvals.conftest import World
+from tests.core.approvals.conftest import World, approve_card, propose_card
 from tests.core.approvals.fakes import FakePlatform
 from tests.core.rules.conftest import NOW
-
-
-async def _card(
-    session: AsyncSession, world: World, budget: str, requester: User | None = None
-) -> PendingAction:
-    return await service.propose(
-        session=session,
-        org_id=world.org.id,
-        kind="set_budget",
-        arguments={"campaign_id": str(world.campaign.id), "daily_budget": budget},
-        summary=f"Budget to {budget}",
-        requested_by=requester or world.manager,
-        origin_channel="slack",
-    )
-
-
-async def _approve(
-    session: AsyncSession,
-    world: World,
-    action: PendingAction,
-    registry: PlatformRegistry,
-    user: User | None = None,
-) -> None:
-    await flows.decide(
-        session=session,
-        org_id=world.org.id,
-        action_ref=action.short_code,
-        user=user or world.admin,
-        approve=True,
-        channel="slack",
-        registry=registry,
-    )
 
 
 async def _budget(session: AsyncSession, world: World) -> Decimal | None:
@@ -81,11 +49,11 @@ async def test_many_small_raises_stop_at_the_window_cap(
 ) -> None:
     """The issue's attack: 40 a day, +49 % per card, card after card."""
     await _set_budget(session, world, platform, "40")
-    await _approve(session, world, await _card(session, world, "59.6"), registry)
+    await approve_card(session, world, await propose_card(session, world, "59.6"), registry)
     assert await _budget(session, world) == Decimal("59.6")
 
     with pytest.raises(ValidationFailed) as caught:
-        await _card(session, world, "88.8")
+        await propose_card(session, world, "88.8")
     assert caught.value.message == (
         f"Budget limit for {world.campaign.name!r}: at most +50% over 40.00 (its budget 24 h "
         "ago) per 24 h, so up to 60.00/day. Used: 19.60 (executed +19.60); left: 0.40; "
@@ -93,8 +61,8 @@ async def test_many_small_raises_stop_at_the_window_cap(
     )
     # Even the smallest step past the ceiling is refused; up to it is fine.
     with pytest.raises(ValidationFailed):
-        await _card(session, world, "60.01")
-    await _approve(session, world, await _card(session, world, "60"), registry)
+        await propose_card(session, world, "60.01")
+    await approve_card(session, world, await propose_card(session, world, "60"), registry)
     assert [call.budget for call in platform.calls] == [Decimal("59.6"), Decimal("60")]
 
 
@@ -102,9 +70,9 @@ async def test_open_cards_reserve_their_raise(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     await _set_budget(session, world, platform, "40")
-    first = await _card(session, world, "55")
+    first = await propose_card(session, world, "55")
     with pytest.raises(ValidationFailed) as caught:
-        await _card(session, world, "46")
+        await propose_card(session, world, "46")
     assert f"pending cards {first.short_code} +15.00" in caught.value.message
     assert "left: 5.00; this card asks +6.00." in caught.value.message
     # Once the first card is withdrawn, its reservation is gone.
@@ -117,7 +85,7 @@ async def test_open_cards_reserve_their_raise(
         channel="slack",
         registry=registry,
     )
-    assert (await _card(session, world, "46")).status is ActionStatus.PENDING
+    assert (await propose_card(session, world, "46")).status is ActionStatus.PENDING
 
 
 async def test_a_cut_then_raises_do_not_reset_the_baseline(
@@ -125,26 +93,26 @@ async def test_a_cut_then_raises_do_not_reset_the_baseline(
 ) -> None:
     await _set_budget(session, world, platform, "40")
     for step in ("30", "45", "60"):  # -25 %, then +50 % twice per card: 60 is the ceiling
-        await _approve(session, world, await _card(session, world, step), registry)
+        await approve_card(session, world, await propose_card(session, world, step), registry)
     assert await _budget(session, world) == Decimal(60)
     with pytest.raises(ValidationFailed, match=r"over 40\.00 .* up to 60\.00/day"):
-        await _card(session, world, "61")
+        await propose_card(session, world, "61")
 
 
 async def test_the_window_rolls_on(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
     await _set_budget(session, world, platform, "40")
-    done = await _card(session, world, "60")
-    await _approve(session, world, done, registry)
+    done = await propose_card(session, world, "60")
+    await approve_card(session, world, done, registry)
     with pytest.raises(ValidationFailed):
-        await _card(session, world, "70")
+        await propose_card(session, world, "70")
     await session.execute(
         update(PendingAction)
         .where(PendingAction.id == done.id)
         .values(executed_at=utcnow() - timedelta(hours=24, minutes=1))
     )
-    assert (await _card(session, world, "70")).status is ActionStatus.PENDING
+    assert (await propose_card(session, world, "70")).status is ActionStatus.PENDING
 
 
 async def test_the_window_is_an_org_setting(
@@ -153,25 +121,25 @@ async def test_the_window_is_an_org_setting(
     world.org.settings = {"budget_window_hours": 72}
     await session.flush()
     await _set_budget(session, world, platform, "40")
-    done = await _card(session, world, "60")
-    await _approve(session, world, done, registry)
+    done = await propose_card(session, world, "60")
+    await approve_card(session, world, done, registry)
     await session.execute(
         update(PendingAction)
         .where(PendingAction.id == done.id)
         .values(executed_at=utcnow() - timedelta(hours=48))
     )
     with pytest.raises(ValidationFailed, match="per 72 h"):
-        await _card(session, world, "70")
+        await propose_card(session, world, "70")
 
 
 async def test_execution_checks_the_window_again(
     session: AsyncSession, world: World, platform: FakePlatform, registry: PlatformRegistry
 ) -> None:
-    card = await _card(session, world, "70")  # +40 %: inside the default +50 %
+    card = await propose_card(session, world, "70")  # +40 %: inside the default +50 %
     world.org.settings = {"max_budget_change_percent": "10"}  # the admin tightens the limit
     await session.flush()
     with pytest.raises(ValidationFailed, match=r"at most \+10%"):
-        await _approve(session, world, card, registry)
+        await approve_card(session, world, card, registry)
     assert platform.calls == []
     stored = await session.get(PendingAction, card.id, populate_existing=True)
     assert stored is not None
@@ -257,10 +225,10 @@ async def test_nobody_approves_a_card_raised_by_their_own_rule(
     assert card is not None
     assert card.requested_by == editor.id  # the rule as it stands is the editor's
     with pytest.raises(PermissionDenied, match=f"{editor.email} requested {card.short_code}"):
-        await _approve(session, world, card, registry, user=editor)
+        await approve_card(session, world, card, registry, user=editor)
     # The creator too, though someone else edited the rule since.
     with pytest.raises(PermissionDenied, match=f"{writer.email} wrote the rule that raised"):
-        await _approve(session, world, card, registry, user=writer)
+        await approve_card(session, world, card, registry, user=writer)
     assert platform.calls == []
-    await _approve(session, world, card, registry, user=world.admin)
+    await approve_card(session, world, card, registry, user=world.admin)
     assert [call.budget for call in platform.calls] == [Decimal("62.5")]
