@@ -1,0 +1,58 @@
+"""`adpilot serve` starts on the embedded default with no channel configured and answers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ADPILOT = str(Path(sys.executable).with_name("adpilot"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, deadline: float) -> httpx.Response:
+    while True:
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_serve_answers_health_readiness_and_metrics(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db"}
+    server = subprocess.Popen(
+        [ADPILOT, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        health = wait_for(f"{base}/healthz", time.monotonic() + 60)
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+        metrics = httpx.get(f"{base}/metrics", timeout=5)
+        assert 'adpilot_http_requests_total{method="GET",route="/healthz",status="200"}' in (
+            metrics.text
+        )
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert "Traceback" not in err
+    assert f"AdPilot serving on http://127.0.0.1:{port}" in out

@@ -1,0 +1,79 @@
+"""The HTTP composition root: `create_app(settings)` builds the Database, the platform registry and
+the Bot once, and mounts the routes and the edge middleware.
+
+`adpilot serve` runs it with uvicorn (`web_min.app:app_factory`). Chat channels mount their
+routes here as they arrive; with none configured the app serves health and metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from adapters.registry import build_registry
+from bot.engine import Bot
+from core.config import Settings, get_settings
+from core.db import Database
+from core.logging_setup import configure_logging
+from web_min import errors, health
+from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from web_min.observability import AppMetrics
+
+# Webhook payloads are small (Slack, Telegram, WhatsApp stay well under 100 KiB).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def configure_structlog() -> None:
+    """Access lines as JSON through the stdlib root handlers, so the secret filter applies."""
+    structlog.configure(
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = Database(settings)
+    simulate = not settings.is_production
+    registry = build_registry(settings, database, simulate_unconfigured=simulate)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="AdPilot",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.registry = registry
+    app.state.bot = Bot(database=database, registry=registry, settings=settings)
+    app.state.metrics = AppMetrics()
+    errors.install(app)
+    app.include_router(health.router)
+    # Outermost last: the request id and access line cover the body limit's refusals too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """What uvicorn calls in each worker process."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    configure_structlog()
+    return create_app(settings)

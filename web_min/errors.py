@@ -1,0 +1,78 @@
+"""The one place the HTTP edge maps errors to statuses: details for the caller, no internals."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from core.errors import (
+    AlreadyDecided,
+    AmbiguousMatch,
+    Conflict,
+    CoreError,
+    Expired,
+    IllegalTransition,
+    NotFound,
+    PermissionDenied,
+    PlatformError,
+    QuotaExceeded,
+    StaleApproval,
+    ValidationFailed,
+)
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS_FOR: tuple[tuple[type[CoreError], int, str], ...] = (
+    (ValidationFailed, 400, "validation_failed"),
+    (AmbiguousMatch, 400, "ambiguous"),
+    (PermissionDenied, 403, "permission_denied"),
+    (NotFound, 404, "not_found"),
+    (StaleApproval, 409, "stale"),
+    (AlreadyDecided, 409, "already_decided"),
+    (IllegalTransition, 409, "illegal_transition"),
+    (Expired, 410, "expired"),
+    (Conflict, 409, "conflict"),
+    (QuotaExceeded, 429, "quota_exceeded"),
+    (PlatformError, 502, "platform_error"),
+)
+
+
+def _request_id(request: Request) -> str | None:
+    value = getattr(request.state, "request_id", None)
+    return value if isinstance(value, str) else None
+
+
+def error_body(request: Request, error: str, detail: object) -> dict[str, object]:
+    return {"error": error, "detail": detail, "request_id": _request_id(request)}
+
+
+async def core_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CoreError)
+    for kind, status, name in STATUS_FOR:
+        if isinstance(exc, kind):
+            return JSONResponse(error_body(request, name, exc.message), status_code=status)
+    raise exc  # a CoreError without a status of its own: the edge's 500
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", "")} for error in exc.errors()
+    ]
+    return JSONResponse(error_body(request, "bad_request", details), status_code=400)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    name = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    response = JSONResponse(error_body(request, name, exc.detail), status_code=exc.status_code)
+    for header, value in (exc.headers or {}).items():
+        response.headers[header] = value
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(CoreError, core_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)

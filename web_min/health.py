@@ -1,0 +1,71 @@
+"""Liveness, readiness and metrics: what a load balancer and Prometheus ask the process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from core.db import Database
+from web_min.observability import AppMetrics
+
+router = APIRouter()
+# A readiness probe must answer before the balancer's own timeout does.
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive (nothing else is checked)."""
+    return {"status": "ok"}
+
+
+async def _database_ready(database: Database) -> str | None:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), database.system() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"database: {type(exc).__name__}"
+    return None
+
+
+async def _redis_ready(redis_url: str | None) -> str | None:
+    if not redis_url:
+        return None
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url, socket_connect_timeout=CHECK_TIMEOUT_SECONDS)
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            await client.ping()
+    except Exception as exc:
+        return f"redis: {type(exc).__name__}"
+    finally:
+        await client.aclose()
+    return None
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Database and (when configured) Redis answer; 503 naming what is down."""
+    database: Database = request.app.state.database
+    problems = [
+        problem
+        for problem in await asyncio.gather(
+            _database_ready(database), _redis_ready(database.settings.redis_url)
+        )
+        if problem is not None
+    ]
+    if problems:
+        return JSONResponse({"status": "unavailable", "down": problems}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this process's metrics."""
+    app_metrics: AppMetrics = request.app.state.metrics
+    return Response(app_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
