@@ -21,6 +21,7 @@ from core.logging_setup import configure_logging
 from web_min import errors, health
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
+from web_min.rate_limit import RateLimiter
 
 # Webhook payloads are small (Slack, Telegram, WhatsApp stay well under 100 KiB).
 MAX_BODY_BYTES = 1024 * 1024
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.bot = Bot(database=database, registry=registry, settings=settings)
     app.state.metrics = AppMetrics()
+    app.state.limiter = RateLimiter(settings.redis_url)
     errors.install(app)
     app.include_router(health.router)
     # Outermost last: the request id and access line cover the body limit's refusals too.

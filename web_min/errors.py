@@ -21,6 +21,7 @@ from core.errors import (
     StaleApproval,
     ValidationFailed,
 )
+from web_min.rate_limit import TooManyRequests
 
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS_FOR: tuple[tuple[type[CoreError], int, str], ...] = (
@@ -72,7 +73,18 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def too_many(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TooManyRequests)
+    detail = f"Too many requests ({exc.limit}); try again in {exc.retry_after} s."
+    return JSONResponse(
+        error_body(request, "rate_limited", detail),
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(TooManyRequests, too_many)
     app.add_exception_handler(CoreError, core_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
