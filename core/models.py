@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and create_all see the whole schema."""
 
 from core.accounts.models import AdAccount, OAuthState
-from core.approvals.models import ActionStatus, PendingAction
+from core.approvals.models import ActionStatus, CardMessage, PendingAction
 from core.audit.models import AuditLog
 from core.base import Base
 from core.billing.models import AIUsage
@@ -35,6 +35,7 @@ TENANT_TABLES: dict[str, str] = {
     "ai_usage": "org_id",
     "dead_letter_jobs": "org_id",
     "slack_installations": "org_id",
+    "card_messages": "org_id",
 }
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Campaign",
     "CampaignMetric",
     "CampaignStatus",
+    "CardMessage",
     "ChannelIdentity",
     "Conversation",
     "DeadLetterJob",

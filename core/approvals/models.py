@@ -69,3 +69,28 @@ class PendingAction(UUIDPk, Timestamped, Base):
     undo_of: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("pending_actions.id", ondelete="SET NULL"), nullable=True
     )
+
+
+class CardMessage(UUIDPk, Timestamped, Base):
+    """One place an approval card was shown, so a decision updates every copy of it.
+
+    A card asked for on Telegram and approved on Slack is one action with two messages; when
+    it is decided (by anyone, on any channel, by a rule or by expiry) every row here is the
+    address of a message to edit. `shown_status` is the action status the message last showed.
+    """
+
+    __tablename__ = "card_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "workspace", "conversation_id", "message_id"),
+        Index(None, "org_id", "action_id"),
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    action_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("pending_actions.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(128), default="")
+    conversation_id: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(200))
+    shown_status: Mapped[str] = mapped_column(String(16), default="pending")
