@@ -140,3 +140,30 @@ def _state_words(state: dict[str, object]) -> str:
     if state.get("daily_budget") is not None:
         parts.append(f"daily budget {state['daily_budget']}")
     return ", ".join(parts)
+
+
+_CHANNEL_NAMES = {
+    "slack": "Slack",
+    "telegram": "Telegram",
+    "whatsapp": "WhatsApp",
+    "signal": "Signal",
+    "console": "the terminal",
+    "web": "the web app",
+}
+
+
+def decision_line(action: PendingAction, *, decider: str | None) -> str | None:
+    """What a decided card says on every channel: who decided, where, when, and the outcome."""
+    status = str(getattr(action.status, "value", action.status))
+    if status == "pending":
+        return None
+    at = f" at {action.decided_at:%H:%M} UTC" if action.decided_at is not None else ""
+    if status == "expired":
+        return f"Expired{at}, undecided."
+    via = action.decided_via or ""
+    where = f" via {_CHANNEL_NAMES.get(via, via)}" if via and via != "rule" else ""
+    who = f" by {decider}" if decider else (" by a rule" if via == "rule" else "")
+    if status == "rejected":
+        return f"Rejected{who}{where}{at}."
+    outcome = {"executed": " Done.", "failed": " It failed on the platform.", "approved": ""}
+    return f"Approved{who}{where}{at}.{outcome.get(status, '')}"
