@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from adapters.registry import build_registry
 from bot.engine import Bot
+from channels.base import ChatChannel
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
@@ -48,8 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = build_registry(settings, database, simulate_unconfigured=simulate)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        telegram = getattr(app.state, "telegram", None)
+        if telegram is not None and telegram.application.bot._initialized:
+            await telegram.application.shutdown()
         await database.dispose()
 
     app = FastAPI(
@@ -67,10 +71,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = RateLimiter(settings.redis_url)
     errors.install(app)
     app.include_router(health.router)
+    mount_channels(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app
+
+
+def mount_channels(app: FastAPI, settings: Settings) -> None:
+    """Each configured chat channel's routes; `app.state.channels` maps names to ChatChannels."""
+    channels: dict[str, ChatChannel] = {}
+    app.state.channels = channels
+    if settings.telegram_bot_token and settings.telegram_webhook_secret:
+        from channels.telegram.webhook import TelegramWebhook
+
+        telegram = TelegramWebhook(
+            settings=settings,
+            database=app.state.database,
+            chat_bot=app.state.bot,
+            limiter=app.state.limiter,
+            metrics=app.state.metrics,
+            channels=channels,
+        )
+        channels[telegram.channel.name] = telegram.channel
+        app.state.telegram = telegram
+        app.include_router(telegram.router())
 
 
 def app_factory() -> FastAPI:

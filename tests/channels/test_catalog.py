@@ -60,13 +60,6 @@ def test_malformed_values_are_down_and_never_echoed(monkeypatch: pytest.MonkeyPa
             },
         ),
         (
-            "telegram",
-            {
-                "ADPILOT_TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-                "ADPILOT_TELEGRAM_WEBHOOK_SECRET": "s3cret_token-1",
-            },
-        ),
-        (
             "whatsapp",
             {
                 "ADPILOT_WHATSAPP_ACCESS_TOKEN": "EAAG-token",
@@ -95,6 +88,17 @@ def test_valid_settings_without_channel_code_are_not_reported_ok(
     )
 
 
+def test_telegram_with_valid_settings_is_ok_now_that_its_channel_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        ADPILOT_TELEGRAM_WEBHOOK_SECRET="s3cret_token-1",
+    )
+    assert channel_status(spec("telegram"), settings).state == "ok"
+
+
 def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_with(
         monkeypatch,
@@ -112,6 +116,7 @@ def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) 
         ("tests.channels.stub_channels.unfinished", False),
         ("tests.channels.stub_channels.absent", False),
         ("channels.slack", False),
+        ("channels.telegram", True),
     ],
 )
 def test_has_code_needs_a_module_that_declares_itself_ready(module: str, expected: bool) -> None:

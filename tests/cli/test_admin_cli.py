@@ -162,7 +162,7 @@ def test_doctor_flags_app_and_worker_without_their_own_logins(pg_url: str) -> No
     assert "log in as themselves" in own.stdout
 
 
-def test_doctor_does_not_call_a_channel_without_code_ok(tmp_path: Path) -> None:
+def test_doctor_reports_each_channel_truthfully(tmp_path: Path) -> None:
     env = {
         "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db",
         "ADPILOT_TELEGRAM_BOT_TOKEN": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
@@ -173,8 +173,8 @@ def test_doctor_does_not_call_a_channel_without_code_ok(tmp_path: Path) -> None:
     result = adpilot("doctor", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
-    assert "down" in lines["channel: telegram"]
-    assert "no telegram channel yet" in lines["channel: telegram"]
+    assert "ok" in lines["channel: telegram"]
+    assert "settings complete and valid" in lines["channel: telegram"]
     assert "missing" in lines["channel: slack"]
     assert "ADPILOT_SLACK_SIGNING_SECRET" in lines["channel: slack"]
     assert "AAHdqTcv" not in result.stdout
