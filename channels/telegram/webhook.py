@@ -24,6 +24,7 @@ from bot.engine import Bot as ChatBot
 from bot.replies import Reply
 from channels.base import ChannelAddress, ChannelError, ChatChannel
 from channels.card_updates import post_reply, refresh_copies
+from channels.outbound import OutboundLimiter
 from channels.telegram.channel import TelegramChannel, call
 from channels.telegram.render import parse_callback
 from core.config import Settings
@@ -83,7 +84,7 @@ class TelegramWebhook:
         self.channels = channels
         self.application = build_application(settings)
         self.application.add_handler(TypeHandler(Update, self._on_update))
-        self.channel = TelegramChannel(self.application.bot)
+        self.channel = TelegramChannel(self.application.bot, OutboundLimiter(settings.redis_url))
 
     def router(self) -> APIRouter:
         router = APIRouter()
