@@ -181,11 +181,19 @@ class TelegramWebhook:
         except ChannelError as exc:
             log.warning("telegram reply to chat %s failed: %s", address.conversation_id, exc)
 
+    async def _answer(
+        self, query: CallbackQuery, text: str | None = None, alert: bool = False
+    ) -> None:
+        """Answer a tap (clients show a spinner until then); a failed answer is only logged."""
+        try:
+            await call(query.answer(text, show_alert=alert))
+        except ChannelError as exc:
+            log.warning("telegram callback answer failed: %s", exc)
+
     async def _on_button(self, query: CallbackQuery) -> None:
         parsed = parse_callback(query.data)
-        if parsed is None:
-            # Callback queries must always be answered, or the client keeps a spinner.
-            await call(query.answer())
+        if parsed is None or not await self._source_allowed(str(query.from_user.id)):
+            await self._answer(query)
             return
         code, approve = parsed
         chat = query.message.chat.id if query.message is not None else query.from_user.id
@@ -196,11 +204,12 @@ class TelegramWebhook:
             conversation_id=str(chat),
         )
         if context is None:
-            await call(query.answer("Link your AdPilot account first: send link CODE.", True))
+            await self._answer(query, "Link your AdPilot account first: send link CODE.", True)
             return
         reply = await self.chat_bot.handle_decision(context, code, approve)
-        await call(query.answer(reply.text[:200], show_alert=reply.is_error))
+        await self._answer(query, reply.text[:200], reply.is_error)
         if reply.card is not None and not reply.is_error:
+            # Decided: every copy of the card, on every channel, shows who did it.
             await refresh_copies(
                 database=self.database,
                 channels=self.channels,

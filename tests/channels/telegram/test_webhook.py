@@ -287,3 +287,43 @@ async def test_a_button_we_did_not_send_is_answered_and_ignored(
     await post(app, button_update(ADMIN_TG, "drop table", message_id=1, chat_id=ADMIN_TG))
     assert len(telegram_api.calls("answerCallbackQuery")) == 1
     assert shop.platform.calls == []
+
+
+async def test_a_late_tap_answer_still_redraws_the_decided_card(
+    app: FastAPI, shop: Shop, telegram_api: TelegramApi
+) -> None:
+    telegram_api.router.routes["answerCallbackQuery"].mock(
+        return_value=httpx.Response(
+            400,
+            json={
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: query is too old and response timeout expired",
+            },
+        )
+    )
+    await post(app, text_update(MANAGER_TG, '/pause "Summer Sale"'))
+    card_message = telegram_api.calls("sendMessage")[-1]
+    approve_data = json.loads(card_message["reply_markup"])["inline_keyboard"][0][0][
+        "callback_data"
+    ]
+    card_id = 500 + len(telegram_api.calls("sendMessage")) - 1
+    await post(app, button_update(ADMIN_TG, approve_data, message_id=card_id, chat_id=MANAGER_TG))
+    assert [call.method for call in shop.platform.calls] == ["pause_campaign"]
+    [edit] = telegram_api.calls("editMessageText")
+    assert f"Approved by {shop.admin_email} via Telegram" in edit["text"]
+
+
+async def test_a_tap_by_a_stranger_decides_nothing(
+    app: FastAPI, shop: Shop, telegram_api: TelegramApi
+) -> None:
+    await post(app, text_update(MANAGER_TG, '/pause "Summer Sale"'))
+    card_message = telegram_api.calls("sendMessage")[-1]
+    approve_data = json.loads(card_message["reply_markup"])["inline_keyboard"][0][0][
+        "callback_data"
+    ]
+    await post(app, button_update(STRANGER_TG, approve_data, message_id=1, chat_id=MANAGER_TG))
+    [answer] = telegram_api.calls("answerCallbackQuery")
+    assert answer["text"].startswith("Link your AdPilot account first")
+    assert shop.platform.calls == []
+    assert telegram_api.calls("editMessageText") == []
