@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +21,14 @@ from pydantic import SecretStr
 
 from core.config import Settings
 
+log = logging.getLogger(__name__)
+
 Getter = Callable[[Settings], SecretStr | str | None]
 ShapeCheck = Callable[[str], bool]
 
 _TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
-_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Telegram allows 1-256 characters; fewer than 16 could be guessed through the webhook.
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _SLACK_SIGNING_SECRET = re.compile(r"[0-9a-f]{32}")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _DIGITS = re.compile(r"\d{5,20}")
@@ -103,7 +107,7 @@ CHANNELS: tuple[ChannelSpec, ...] = (
                 "ADPILOT_TELEGRAM_WEBHOOK_SECRET",
                 lambda s: s.telegram_webhook_secret,
                 lambda v: bool(_TELEGRAM_SECRET.fullmatch(v)),
-                "1–256 characters of A-Z a-z 0-9 _ -",
+                "16–256 characters of A-Z a-z 0-9 _ - (e.g. `openssl rand -hex 24`)",
             ),
         ),
     ),
@@ -182,3 +186,12 @@ def channel_status(spec: ChannelSpec, settings: Settings) -> ChannelStatus:
             f"settings are complete, but this version of AdPilot has no {spec.name} channel yet",
         )
     return ChannelStatus(spec.name, "ok", "settings complete and valid")
+
+
+def channel_ready(settings: Settings, name: str) -> bool:
+    """Whether the HTTP app should serve the channel: its doctor row would say ok."""
+    spec = next(channel for channel in CHANNELS if channel.name == name)
+    status = channel_status(spec, settings)
+    if status.state in {"missing", "down"}:
+        log.warning("channel %s is not served: %s", name, status.detail)
+    return status.state == "ok"

@@ -9,16 +9,19 @@ past that it is refused with a ChannelError carrying the wait, so a caller can d
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 
 from limits import RateLimitItem
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
 from channels.base import ChannelError
 from web_min.rate_limit import storage_for
 
 Window = tuple[RateLimitItem, tuple[str, ...]]
+log = logging.getLogger(__name__)
 
 
 class OutboundLimiter:
@@ -27,7 +30,17 @@ class OutboundLimiter:
         self.max_wait = max_wait
 
     async def acquire(self, windows: Sequence[Window]) -> None:
-        """Take one slot in every window, waiting while any of them is full."""
+        """Take one slot in every window, waiting while any of them is full.
+
+        A store outage sends unpaced (logged), like the inbound limiter: the platform's own
+        429 and retry_after still hold the line, and replies keep flowing.
+        """
+        try:
+            await self._acquire(windows)
+        except StorageError as exc:
+            log.warning("outbound pacing store unavailable, sending unpaced: %s", exc)
+
+    async def _acquire(self, windows: Sequence[Window]) -> None:
         deadline = time.monotonic() + self.max_wait
         while True:
             wait = 0.0

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from adapters.registry import build_registry
 from bot.engine import Bot
 from channels.base import ChatChannel
+from channels.catalog import channel_ready
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
@@ -26,6 +27,7 @@ from web_min.rate_limit import RateLimiter
 
 # Webhook payloads are small (Slack, Telegram, WhatsApp stay well under 100 KiB).
 MAX_BODY_BYTES = 1024 * 1024
+SHUTDOWN_GRACE_SECONDS = 20.0
 
 
 def configure_structlog() -> None:
@@ -82,7 +84,7 @@ def mount_channels(app: FastAPI, settings: Settings) -> None:
     """Each configured chat channel's routes; `app.state.channels` maps names to ChatChannels."""
     channels: dict[str, ChatChannel] = {}
     app.state.channels = channels
-    if settings.telegram_bot_token and settings.telegram_webhook_secret:
+    if channel_ready(settings, "telegram"):
         from channels.telegram.webhook import TelegramWebhook
 
         telegram = TelegramWebhook(

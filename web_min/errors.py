@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from core.base import utcnow
 from core.errors import (
     AlreadyDecided,
     AmbiguousMatch,
@@ -52,8 +55,21 @@ async def core_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CoreError)
     for kind, status, name in STATUS_FOR:
         if isinstance(exc, kind):
-            return JSONResponse(error_body(request, name, exc.message), status_code=status)
+            response = JSONResponse(error_body(request, name, exc.message), status_code=status)
+            wait = _retry_after(exc)
+            if wait is not None:
+                response.headers["Retry-After"] = str(wait)
+            return response
     raise exc  # a CoreError without a status of its own: the edge's 500
+
+
+def _retry_after(exc: CoreError) -> int | None:
+    """Whole seconds until a retry can succeed, when the error knows it."""
+    if isinstance(exc, PlatformError) and exc.retry_after is not None:
+        return max(1, math.ceil(exc.retry_after))
+    if isinstance(exc, QuotaExceeded):
+        return max(1, math.ceil((exc.resets_at - utcnow()).total_seconds()))
+    return None
 
 
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:

@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web_min.observability import AppMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
+# Any token is a valid HTTP method on the wire: labels and log fields get a closed set.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # A caller's id is kept only when it is short and plain (it goes into logs and headers).
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -133,7 +135,7 @@ class RequestContextMiddleware:
         except Exception:
             # Answered here rather than by Starlette's outermost error middleware, so the 500
             # carries the request id and the headers too; the trace goes to the (scrubbed) log.
-            log.exception("unhandled error on %s %s", scope["method"], _route_template(scope))
+            log.exception("unhandled error on %s", _route_template(scope))
             if status_sent:
                 raise
             await send_json(
@@ -148,14 +150,13 @@ class RequestContextMiddleware:
         finally:
             seconds = time.perf_counter() - started
             route = _route_template(scope)
-            self.metrics.observe_request(
-                route=route, method=scope["method"], status=status, seconds=seconds
-            )
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            self.metrics.observe_request(route=route, method=method, status=status, seconds=seconds)
             # Path template only: no query string, no body, no headers (they carry secrets).
             access_log.info(
                 "request",
                 request_id=request_id,
-                method=scope["method"],
+                method=method,
                 route=route,
                 status=status,
                 duration_ms=round(seconds * 1000, 2),

@@ -7,6 +7,7 @@ python-telegram-bot's Application (updater None: no polling, no second web serve
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -14,7 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from telegram import CallbackQuery, Update
 from telegram import Message as TelegramMessage
@@ -27,6 +28,7 @@ from channels.card_updates import post_reply, refresh_copies
 from channels.outbound import OutboundLimiter
 from channels.telegram.channel import TelegramChannel, call
 from channels.telegram.render import parse_callback
+from core.approvals import cards
 from core.config import Settings
 from core.db import Database
 from core.events.service import first_delivery
@@ -84,6 +86,10 @@ class TelegramWebhook:
         self.channels = channels
         self.application = build_application(settings)
         self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        # The numeric id before the token's colon is public (it is the bot's user id).
+        self.bot_id = self.application.bot.token.split(":", 1)[0]
+        self._tasks: set[asyncio.Task[None]] = set()
         self.channel = TelegramChannel(self.application.bot, OutboundLimiter(settings.redis_url))
 
     def router(self) -> APIRouter:
@@ -91,7 +97,7 @@ class TelegramWebhook:
         router.add_api_route("/telegram/webhook", self.receive, methods=["POST"])
         return router
 
-    async def receive(self, request: Request, background: BackgroundTasks) -> JSONResponse:
+    async def receive(self, request: Request) -> JSONResponse:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self.secret):
             client = request.client.host if request.client else "unknown"
@@ -101,21 +107,32 @@ class TelegramWebhook:
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         try:
             payload = json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # JSONDecodeError, bad UTF-8, absurd ints or depth
             payload = None
         update_id = payload.get("update_id") if isinstance(payload, dict) else None
-        if not isinstance(update_id, int):
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
             self.metrics.webhook_events.labels(channel=CHANNEL, outcome="malformed").inc()
             detail = "An update must be a JSON object with an integer update_id."
             return JSONResponse({"error": "bad_request", "detail": detail}, status_code=400)
         async with self.database.system() as session:
-            first = await first_delivery(session=session, channel=CHANNEL, event_id=str(update_id))
+            # Update ids are per bot (and restart after a long pause): key them by the bot too.
+            event_id = f"{self.bot_id}:{update_id}"
+            first = await first_delivery(session=session, channel=CHANNEL, event_id=event_id)
         if not first:
             self.metrics.webhook_events.labels(channel=CHANNEL, outcome="duplicate").inc()
             return JSONResponse({"ok": True, "duplicate": True})
         self.metrics.webhook_events.labels(channel=CHANNEL, outcome="accepted").inc()
-        background.add_task(self.process, payload)
+        # Acked now; the turn runs on its own task, so the response (and the connection) is
+        # not held while the bot thinks.
+        task = asyncio.create_task(self.process(payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return JSONResponse({"ok": True})
+
+    async def drain(self) -> None:
+        """Wait for the updates in flight (shutdown, and tests that look at the outcome)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
 
     async def process(self, payload: dict[str, Any]) -> None:
         """Run one update through PTB's Application (after the webhook was acked)."""
@@ -123,7 +140,17 @@ class TelegramWebhook:
             await self.application.initialize()  # a no-op once done
             await self.application.process_update(Update.de_json(payload, self.application.bot))
         except Exception:
-            log.exception("telegram update %s failed", payload.get("update_id"))
+            self._failed(payload.get("update_id"))
+
+    def _failed(self, update_id: object) -> None:
+        self.metrics.webhook_events.labels(channel=CHANNEL, outcome="failed").inc()
+        log.exception("telegram update %s failed", update_id)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # PTB catches handler errors itself; this is where they surface, with the update id.
+        update_id = update.update_id if isinstance(update, Update) else None
+        self.metrics.webhook_events.labels(channel=CHANNEL, outcome="failed").inc()
+        log.error("telegram update %s failed", update_id, exc_info=context.error)
 
     async def _on_update(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         if update.callback_query is not None:
@@ -192,19 +219,34 @@ class TelegramWebhook:
 
     async def _on_button(self, query: CallbackQuery) -> None:
         parsed = parse_callback(query.data)
-        if parsed is None or not await self._source_allowed(str(query.from_user.id)):
+        sender = query.from_user
+        if parsed is None or sender is None or query.message is None:
+            await self._answer(query)
+            return
+        if not await self._source_allowed(str(sender.id)):
             await self._answer(query)
             return
         code, approve = parsed
-        chat = query.message.chat.id if query.message is not None else query.from_user.id
+        chat = str(query.message.chat.id)
         context = await self.chat_bot.identify(
-            channel=CHANNEL,
-            workspace="",
-            external_user_id=str(query.from_user.id),
-            conversation_id=str(chat),
+            channel=CHANNEL, workspace="", external_user_id=str(sender.id), conversation_id=chat
         )
         if context is None:
             await self._answer(query, "Link your AdPilot account first: send link CODE.", True)
+            return
+        # The button decides the card it is on: that message must be a card of the tapper's
+        # org with this code (short codes are unique per org only).
+        async with self.database.tenant(context.org_id) as session:
+            shown = await cards.find_shown(
+                session=session,
+                org_id=context.org_id,
+                channel=CHANNEL,
+                workspace="",
+                conversation_id=chat,
+                message_id=str(query.message.message_id),
+            )
+        if shown is None or shown.short_code != code:
+            await self._answer(query, "This card is not one of your organization's.", True)
             return
         reply = await self.chat_bot.handle_decision(context, code, approve)
         await self._answer(query, reply.text[:200], reply.is_error)

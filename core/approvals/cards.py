@@ -63,6 +63,31 @@ async def record_shown(
     return card
 
 
+async def find_shown(
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    channel: str,
+    workspace: str,
+    conversation_id: str,
+    message_id: str,
+) -> PendingAction | None:
+    """The org's action whose card is that message; None for any other message."""
+    query = (
+        select(PendingAction)
+        .join(CardMessage, CardMessage.action_id == PendingAction.id)
+        .where(
+            CardMessage.org_id == org_id,
+            PendingAction.org_id == org_id,
+            CardMessage.channel == channel,
+            CardMessage.workspace == workspace,
+            CardMessage.conversation_id == conversation_id,
+            CardMessage.message_id == message_id,
+        )
+    )
+    return await session.scalar(query)
+
+
 async def copies_to_update(
     *, session: AsyncSession, org_id: uuid.UUID, action_id: uuid.UUID
 ) -> list[CardMessage]:

@@ -45,7 +45,7 @@ def test_malformed_values_are_down_and_never_echoed(monkeypatch: pytest.MonkeyPa
     status = channel_status(spec("telegram"), settings)
     assert status.state == "down"
     assert "ADPILOT_TELEGRAM_BOT_TOKEN is not a BotFather token" in status.detail
-    assert "ADPILOT_TELEGRAM_WEBHOOK_SECRET is not 1–256 characters" in status.detail
+    assert "ADPILOT_TELEGRAM_WEBHOOK_SECRET is not 16–256 characters" in status.detail
     assert "not-a-token-secret-value" not in status.detail
 
 
@@ -94,7 +94,7 @@ def test_telegram_with_valid_settings_is_ok_now_that_its_channel_exists(
     settings = settings_with(
         monkeypatch,
         ADPILOT_TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
-        ADPILOT_TELEGRAM_WEBHOOK_SECRET="s3cret_token-1",
+        ADPILOT_TELEGRAM_WEBHOOK_SECRET="s3cret_token-1234",
     )
     assert channel_status(spec("telegram"), settings).state == "ok"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from limits import parse
 
@@ -43,3 +45,10 @@ def test_telegram_paces_private_chats_and_groups_by_their_own_limits() -> None:
     assert TelegramChannel.windows(-100200)[1] == (PER_GROUP, ("telegram", "chat", "-100200"))
     assert str(PER_GROUP) == "20 per 1 minute"
     assert str(PER_BOT) == "30 per 1 second"
+
+
+async def test_a_store_outage_sends_unpaced_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    limiter = OutboundLimiter("redis://127.0.0.1:1/0", max_wait=0)
+    with caplog.at_level(logging.WARNING, logger="channels.outbound"):
+        await limiter.acquire([(THREE, ("telegram", "chat", "42"))])
+    assert "sending unpaced" in caplog.text

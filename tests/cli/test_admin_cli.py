@@ -166,7 +166,7 @@ def test_doctor_reports_each_channel_truthfully(tmp_path: Path) -> None:
     env = {
         "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db",
         "ADPILOT_TELEGRAM_BOT_TOKEN": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
-        "ADPILOT_TELEGRAM_WEBHOOK_SECRET": "s3cret",
+        "ADPILOT_TELEGRAM_WEBHOOK_SECRET": "s3cret-webhook-token-24ch",
         "ADPILOT_SLACK_BOT_TOKEN": "xoxb-1-2-abc",
     }
     adpilot("migrate", env=env)

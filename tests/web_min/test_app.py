@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from core.base import utcnow
 from core.config import Settings
-from core.errors import NotFound, PlatformError, ValidationFailed
+from core.errors import NotFound, PlatformError, QuotaExceeded, ValidationFailed
 from web_min.app import MAX_BODY_BYTES, configure_structlog, create_app
 
 
@@ -26,6 +28,8 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
             "validation": ValidationFailed("Budget must be positive.", field="daily_budget"),
             "missing": NotFound("No such campaign."),
             "platform": PlatformError("Meta said no."),
+            "slow": PlatformError("Meta is busy.", retry_after=29.5),
+            "quota": QuotaExceeded(limit=50, resets_at=utcnow() + timedelta(hours=2)),
         }
         raise errors.get(kind, RuntimeError("secret internals: token=abc"))
 
@@ -173,3 +177,20 @@ async def test_one_json_access_line_per_request_without_query_or_body(
     assert isinstance(line["duration_ms"], float)
     assert "sekrit-value" not in caplog.text
     assert "987654321" not in caplog.text
+
+
+async def test_errors_that_know_when_to_retry_say_so(client: httpx.AsyncClient) -> None:
+    slow = await client.get("/boom/slow")
+    assert (slow.status_code, slow.headers["retry-after"]) == (502, "30")
+    quota = await client.get("/boom/quota")
+    assert quota.status_code == 429
+    assert 7000 < int(quota.headers["retry-after"]) <= 7200
+
+
+async def test_any_method_a_scanner_sends_is_one_metric_label(client: httpx.AsyncClient) -> None:
+    for junk in ("JUNK1", "JUNK2", "PROPFIND"):
+        await client.request(junk, "/healthz")
+    text = (await client.get("/metrics")).text
+    assert 'method="other"' in text
+    assert "JUNK1" not in text
+    assert "PROPFIND" not in text

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from bot.engine import Bot
+from core.approvals import service
 from core.campaigns.models import Campaign, CampaignStatus
 from core.config import Settings, reset_settings_cache
 from core.db import Database
@@ -200,7 +201,9 @@ async def post(
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://adpilot.test") as http:
-        return await http.post("/telegram/webhook", content=content, headers=headers)
+        response = await http.post("/telegram/webhook", content=content, headers=headers)
+    await app.state.telegram.drain()  # the turn runs after the ack; wait to look at it
+    return response
 
 
 async def test_a_pause_asked_in_one_chat_and_approved_in_another_pauses_and_redraws(
@@ -254,7 +257,17 @@ async def test_a_missing_or_wrong_secret_is_401_and_reaches_nothing(
 
 
 @pytest.mark.parametrize(
-    "body", [b"{not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}', b"\xff\xfe"]
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'{"message": {}}',
+        b'{"update_id": "7"}',
+        b'{"update_id": true}',
+        b"\xff\xfe",
+        b'{"update_id": ' + b"9" * 5000 + b"}",
+        b"[" * 200_000 + b"]" * 200_000,
+    ],
 )
 async def test_malformed_updates_are_400(
     app: FastAPI, telegram_api: TelegramApi, body: bytes
@@ -327,3 +340,60 @@ async def test_a_tap_by_a_stranger_decides_nothing(
     assert answer["text"].startswith("Link your AdPilot account first")
     assert shop.platform.calls == []
     assert telegram_api.calls("editMessageText") == []
+
+
+async def test_a_tap_on_another_orgs_card_with_the_same_code_decides_nothing(
+    app: FastAPI, shop: Shop, telegram_api: TelegramApi
+) -> None:
+    """Short codes are unique per org only: the tapped message must be the tapper org's card."""
+    await post(app, text_update(MANAGER_TG, '/pause "Summer Sale"'))
+    card_message = telegram_api.calls("sendMessage")[-1]
+    approve_data = json.loads(card_message["reply_markup"])["inline_keyboard"][0][0][
+        "callback_data"
+    ]
+    code = approve_data.split(":", 1)[1]
+    card_id = 500 + len(telegram_api.calls("sendMessage")) - 1
+    database: Database = app.state.database
+    other_tg = 5151
+    async with database.system() as session:
+        other = await factories.org(session, name="Globex")
+        other_admin = await factories.user(session, other, role=Role.ADMIN)
+        other_account = await factories.ad_account(session, other)
+        other_campaign = await factories.campaign(session, other_account, name="Globex Leads")
+        shop.platform.adopt(other_campaign)
+        link = await identity.create_link_code(
+            session=session, org_id=other.id, user_id=other_admin.id
+        )
+        await identity.redeem_link_code(
+            session=session, code=link, channel="telegram", workspace="", external_user_id="5151"
+        )
+    async with database.tenant(other.id) as session:
+        theirs = await service.propose(
+            session=session,
+            org_id=other.id,
+            kind="pause_campaign",
+            arguments={"campaign_id": str(other_campaign.id)},
+            summary="Pause Globex Leads",
+            requested_by=other_admin,
+            origin_channel="telegram",
+        )
+        theirs.short_code = code  # the same code in the other org
+    tapped = button_update(other_tg, approve_data, message_id=card_id, chat_id=MANAGER_TG)
+    await post(app, tapped)
+    [answer] = telegram_api.calls("answerCallbackQuery")
+    assert answer["text"] == "This card is not one of your organization's."
+    assert shop.platform.calls == []
+    assert telegram_api.calls("editMessageText") == []
+
+
+async def test_an_update_that_fails_in_its_handler_is_counted_and_logged(
+    app: FastAPI, shop: Shop, telegram_api: TelegramApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    update = text_update(ADMIN_TG, "campaigns")
+    update["message"]["chat"]["id"] = "not-a-number"
+    response = await post(app, update)
+    assert response.status_code == 200  # acked before the turn ran
+    metrics = app.state.metrics.exposition().decode()
+    assert 'adpilot_webhook_events_total{channel="telegram",outcome="failed"} 1.0' in metrics
+    assert f"telegram update {update['update_id']} failed" in caplog.text
+    assert telegram_api.calls("sendMessage") == []
