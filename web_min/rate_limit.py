@@ -36,11 +36,14 @@ def storage_for(redis_url: str | None) -> Storage:
     if not redis_url:
         return MemoryStorage()
     # redis-py (already a dependency) rather than the library's default coredis client.
+    # Short socket timeouts: a Redis that accepts but never answers must fail open, not hang.
     return RedisStorage(
         f"async+{redis_url}",
         implementation="redispy",
         key_prefix="adpilot-ratelimit",
         wrap_exceptions=True,
+        socket_timeout=2.0,
+        socket_connect_timeout=2.0,
     )
 
 

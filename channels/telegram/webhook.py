@@ -57,12 +57,17 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
     )
 
 
-def command_text(text: str) -> str:
-    """`/pause@AdPilotBot "Summer"` -> `pause "Summer"`; `/start` -> `help`."""
+def command_text(text: str, bot_username: str | None = None) -> str | None:
+    """`/pause@AdPilotBot "Summer"` -> `pause "Summer"`; `/start` -> `help`.
+
+    None for a command addressed to another bot in a group (`/pause@OtherBot`).
+    """
     if not text.startswith("/"):
         return text
     word, _, rest = text[1:].partition(" ")
-    word = word.split("@", 1)[0]
+    word, _, addressee = word.partition("@")
+    if addressee and bot_username and addressee.lower() != bot_username.lower():
+        return None
     return "help" if word == "start" else f"{word} {rest}".strip()
 
 
@@ -171,7 +176,9 @@ class TelegramWebhook:
         if sender is None or sender.is_bot or not await self._source_allowed(str(sender.id)):
             return
         address = ChannelAddress(CHANNEL, "", str(message.chat.id))
-        text = command_text(message.text or "")
+        text = command_text(message.text or "", self.application.bot.username)
+        if text is None:
+            return
         context = await self.chat_bot.identify(
             channel=CHANNEL,
             workspace="",

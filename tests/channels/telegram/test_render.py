@@ -14,6 +14,7 @@ from channels.telegram.render import (
     parse_callback,
     split_text,
 )
+from channels.telegram.webhook import command_text
 
 
 def test_long_text_splits_on_line_ends_and_loses_nothing() -> None:
@@ -74,3 +75,18 @@ def test_a_decided_card_has_no_buttons_and_says_who_decided() -> None:
 )
 def test_only_our_own_button_data_parses(data: str | None, parsed: object) -> None:
     assert parse_callback(data) == parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('/pause "Summer Sale"', 'pause "Summer Sale"'),
+        ("/pause@AdPilotBot Summer", "pause Summer"),
+        ("/pause@adpilotbot Summer", "pause Summer"),
+        ("/pause@OtherBot Summer", None),
+        ("/start", "help"),
+        ("report 7d", "report 7d"),
+    ],
+)
+def test_commands_addressed_to_another_bot_are_not_ours(text: str, expected: str | None) -> None:
+    assert command_text(text, "AdPilotBot") == expected
