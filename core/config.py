@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
+    # When set, GET /metrics needs `Authorization: Bearer <token>` (it is on the public listener).
+    metrics_token: SecretStr | None = None
 
     # Storage and queue
     database_url: str = DEFAULT_SQLITE_URL

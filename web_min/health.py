@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -66,6 +67,16 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this process's metrics."""
+    """Prometheus text exposition of this process's metrics (behind a token when one is set)."""
+    token = request.app.state.database.settings.metrics_token
+    if token is not None:
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return JSONResponse(
+                {"error": "unauthorized", "detail": "GET /metrics needs the metrics token."},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     app_metrics: AppMetrics = request.app.state.metrics
     return Response(app_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from core.base import utcnow
 from core.config import Settings
@@ -194,3 +195,16 @@ async def test_any_method_a_scanner_sends_is_one_metric_label(client: httpx.Asyn
     assert 'method="other"' in text
     assert "JUNK1" not in text
     assert "PROPFIND" not in text
+
+
+async def test_metrics_behind_a_token_when_one_is_set(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"metrics_token": SecretStr("scrape-me-please")}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://adpilot.test") as http:
+        anonymous = await http.get("/metrics")
+        wrong = await http.get("/metrics", headers={"Authorization": "Bearer nope"})
+        right = await http.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"})
+    await app.state.database.dispose()
+    assert (anonymous.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert "adpilot_http_requests_total" in right.text
+    assert "scrape-me-please" not in anonymous.text
