@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.approvals.models import PendingAction
+from core.approvals.policy import moves_money
 
 
 class Table(BaseModel):
@@ -42,6 +43,9 @@ class ApprovalCard(BaseModel):
     expires_at: datetime
     status: Literal["pending", "approved", "rejected", "expired", "executed", "failed"] = "pending"
     status_line: str | None = None
+    # Approving lets the campaign spend more (a raise, a resume, a launch): channels with
+    # dialogs ask "are you sure?" before sending the tap.
+    raises_spend: bool = False
 
     @property
     def approve_command(self) -> str:
@@ -132,6 +136,7 @@ def card_from_action(
         expires_at=action.expires_at,
         status=status if status in _CARD_STATUS else "pending",
         status_line=status_line,
+        raises_spend=moves_money(action.kind, action.arguments, action.before_state or {}),
     )
 
 

@@ -12,30 +12,11 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.replies import ApprovalCard, Reply, render_table_text
+from channels.text_chunks import split_text
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 _CALLBACK = re.compile(r"(ap|rj):([A-Z0-9]{3,12})")
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Chunks of at most `limit` characters, cut at line ends where a line fits."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:  # one line longer than a message: cut it hard
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            chunks.append(current)
-            current = ""
-        current += line
-    if current or not chunks:
-        chunks.append(current)
-    return [chunk.rstrip("\n") or chunk for chunk in chunks]
 
 
 def reply_texts(reply: Reply) -> list[str]:
@@ -43,7 +24,7 @@ def reply_texts(reply: Reply) -> list[str]:
     text = reply.text
     if reply.table is not None:
         text = f"{text}\n\n{render_table_text(reply.table)}"
-    return split_text(text)
+    return split_text(text, MAX_TEXT)
 
 
 def card_text(card: ApprovalCard) -> str:

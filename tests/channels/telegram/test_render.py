@@ -12,28 +12,28 @@ from channels.telegram.render import (
     card_keyboard,
     card_text,
     parse_callback,
-    split_text,
 )
 from channels.telegram.webhook import command_text
+from channels.text_chunks import split_text
 
 
 def test_long_text_splits_on_line_ends_and_loses_nothing() -> None:
     lines = [f"campaign {n:04d}: spend 123.45, ROAS 2.1" for n in range(400)]
     text = "\n".join(lines)
-    chunks = split_text(text)
+    chunks = split_text(text, MAX_TEXT)
     assert len(chunks) > 1
     assert all(len(chunk) <= MAX_TEXT for chunk in chunks)
     assert "\n".join(chunks).splitlines() == lines  # every line whole, in order
 
 
 def test_a_line_longer_than_a_message_is_cut_hard() -> None:
-    chunks = split_text("x" * (MAX_TEXT * 2 + 10))
+    chunks = split_text("x" * (MAX_TEXT * 2 + 10), MAX_TEXT)
     assert [len(chunk) for chunk in chunks] == [MAX_TEXT, MAX_TEXT, 10]
 
 
 def test_short_and_empty_text_is_one_message() -> None:
-    assert split_text("ok") == ["ok"]
-    assert split_text("") == [""]
+    assert split_text("ok", MAX_TEXT) == ["ok"]
+    assert split_text("", MAX_TEXT) == [""]
 
 
 def card(status: str = "pending") -> ApprovalCard:

@@ -81,3 +81,18 @@ async def test_another_orgs_action_cannot_be_recorded_or_read(
         # As Globex, even an unfiltered read finds none of Acme's card rows: RLS, not the query.
         assert await session.scalar(select(func.count()).select_from(CardMessage)) == 0
     assert await cards.copies_to_update(session=session, org_id=other.id, action_id=card.id) == []
+
+
+async def test_a_card_says_whether_approving_lets_the_campaign_spend_more(
+    session: AsyncSession, world: World
+) -> None:
+    from bot.replies import card_from_action
+
+    pause = await propose_card(session, world, None, kind="pause_campaign")
+    cut = await propose_card(session, world, "40")
+    raise_ = await propose_card(session, world, "60")
+    assert [card_from_action(card).raises_spend for card in (pause, cut, raise_)] == [
+        False,
+        False,
+        True,
+    ]
