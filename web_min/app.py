@@ -98,6 +98,20 @@ def mount_channels(app: FastAPI, settings: Settings) -> None:
         channels[telegram.channel.name] = telegram.channel
         app.state.telegram = telegram
         app.include_router(telegram.router())
+    if channel_ready(settings, "slack"):
+        from channels.slack.app import SlackWebhook
+
+        slack = SlackWebhook(
+            settings=settings,
+            database=app.state.database,
+            chat_bot=app.state.bot,
+            limiter=app.state.limiter,
+            metrics=app.state.metrics,
+            channels=channels,
+        )
+        channels[slack.channel.name] = slack.channel
+        app.state.slack = slack
+        app.include_router(slack.router())
 
 
 def app_factory() -> FastAPI:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,6 +82,35 @@ async def find_shown(
             CardMessage.channel == channel,
             CardMessage.workspace == workspace,
             CardMessage.conversation_id == conversation_id,
+            CardMessage.message_id == message_id,
+        )
+    )
+    return await session.scalar(query)
+
+
+async def find_shown_in_channel(
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    channel: str,
+    workspace: str,
+    chat_channel_id: str,
+    message_id: str,
+) -> PendingAction | None:
+    """Like `find_shown`, for platforms whose conversation ids carry a thread after a colon
+    (Slack's `C111:1699.0001`): the chat channel and the message id identify the card."""
+    query = (
+        select(PendingAction)
+        .join(CardMessage, CardMessage.action_id == PendingAction.id)
+        .where(
+            CardMessage.org_id == org_id,
+            PendingAction.org_id == org_id,
+            CardMessage.channel == channel,
+            CardMessage.workspace == workspace,
+            or_(
+                CardMessage.conversation_id == chat_channel_id,
+                CardMessage.conversation_id.startswith(f"{chat_channel_id}:", autoescape=True),
+            ),
             CardMessage.message_id == message_id,
         )
     )

@@ -53,13 +53,6 @@ def test_malformed_values_are_down_and_never_echoed(monkeypatch: pytest.MonkeyPa
     ("name", "env"),
     [
         (
-            "slack",
-            {
-                "ADPILOT_SLACK_BOT_TOKEN": "xoxb-1-2-abc",
-                "ADPILOT_SLACK_SIGNING_SECRET": SLACK_SECRET,
-            },
-        ),
-        (
             "whatsapp",
             {
                 "ADPILOT_WHATSAPP_ACCESS_TOKEN": "EAAG-token",
@@ -86,6 +79,17 @@ def test_valid_settings_without_channel_code_are_not_reported_ok(
     assert status.detail == (
         f"settings are complete, but this version of AdPilot has no {name} channel yet"
     )
+
+
+def test_slack_with_valid_settings_is_ok_now_that_its_channel_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_SLACK_BOT_TOKEN="xoxb-1-2-abc",
+        ADPILOT_SLACK_SIGNING_SECRET=SLACK_SECRET,
+    )
+    assert channel_status(spec("slack"), settings).state == "ok"
 
 
 def test_telegram_with_valid_settings_is_ok_now_that_its_channel_exists(
@@ -115,7 +119,7 @@ def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) 
         ("tests.channels.stub_channels.ready", True),
         ("tests.channels.stub_channels.unfinished", False),
         ("tests.channels.stub_channels.absent", False),
-        ("channels.slack", False),
+        ("channels.slack", True),
         ("channels.telegram", True),
     ],
 )

@@ -2,74 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.replies import ApprovalCard, Chart, Reply
 from channels.base import ChannelAddress, ChannelError
 from channels.slack.channel import SlackChannel
-
-
-@dataclass
-class MockSlack:
-    """Answers as Slack does; records each call's method and parameters."""
-
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    failures: dict[str, web.Response] = field(default_factory=dict)
-    server: TestServer | None = None
-
-    def of(self, method: str) -> list[dict[str, Any]]:
-        return [params for name, params in self.calls if name == method]
-
-    async def handle(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        raw = await request.read()
-        if request.content_type == "application/json":
-            params: dict[str, Any] = json.loads(raw or b"{}")
-        else:
-            params = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
-        params.update(request.query)  # some methods send their arguments as query parameters
-        self.calls.append((method, params))
-        if method in self.failures:
-            return self.failures[method]
-        assert self.server is not None
-        answers: dict[str, dict[str, Any]] = {
-            "chat.postMessage": {"ok": True, "channel": params.get("channel"), "ts": "1700.0001"},
-            "chat.update": {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")},
-            "files.getUploadURLExternal": {
-                "ok": True,
-                "upload_url": str(self.server.make_url("/upload/v1/abc")),
-                "file_id": "F123",
-            },
-            "files.completeUploadExternal": {"ok": True, "files": [{"id": "F123"}]},
-        }
-        return web.json_response(answers.get(method, {"ok": False, "error": "unknown_method"}))
-
-    async def upload(self, request: web.Request) -> web.Response:
-        self.calls.append(("upload", {"bytes": len(await request.read())}))
-        return web.Response(text="OK - 1234")
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[MockSlack]:
-    mock = MockSlack()
-    app = web.Application()
-    app.router.add_post("/api/{method}", mock.handle)
-    app.router.add_post("/upload/v1/abc", mock.upload)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    mock.server = server
-    yield mock
-    await server.close()
+from tests.channels.slack.conftest import MockSlack
 
 
 def channel_for(mock: MockSlack) -> SlackChannel:

@@ -1,0 +1,235 @@
+"""POST /slack/events: slack-bolt's AsyncApp mounted in FastAPI (single-workspace bot token).
+
+Commands, events and interactivity arrive at one URL; bolt checks the signature and the 5-minute
+timestamp window before anything is parsed. The slash command is acked at once and answered
+through its response_url (a card is posted to the channel instead, so every viewer's copy can be
+redrawn); mentions and DMs are answered in a thread; buttons go to core's decide.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from slack_bolt import BoltResponse
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.engine import Bot as ChatBot
+from bot.replies import Reply
+from channels.base import ChannelAddress, ChannelError, ChatChannel
+from channels.card_updates import post_reply, refresh_copies
+from channels.slack.channel import SlackChannel
+from channels.slack.render import APPROVE_ACTION, REJECT_ACTION, fallback_text, reply_blocks
+from core.approvals import cards
+from core.config import Settings
+from core.db import Database
+from core.events.service import first_delivery
+from web_min.observability import AppMetrics
+from web_min.rate_limit import WEBHOOK_PER_SOURCE, RateLimiter, TooManyRequests
+
+log = logging.getLogger(__name__)
+CHANNEL = "slack"
+_MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
+_SLACK_ID = re.compile(r"[A-Z0-9]{1,32}")
+
+
+class SlackWebhook:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        chat_bot: ChatBot,
+        limiter: RateLimiter,
+        metrics: AppMetrics,
+        channels: Mapping[str, ChatChannel],
+    ) -> None:
+        assert settings.slack_bot_token is not None
+        assert settings.slack_signing_secret is not None
+        self.database = database
+        self.chat_bot = chat_bot
+        self.limiter = limiter
+        self.metrics = metrics
+        self.channels = channels
+        token = settings.slack_bot_token.get_secret_value()
+        client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+        self.channel = SlackChannel(client)
+        self.bolt = AsyncApp(
+            token=token,
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            client=client,
+            raise_error_for_unhandled_request=False,
+        )
+        self.bolt.middleware(self._deduplicate)
+        self.bolt.command("/adpilot")(self._on_command)
+        self.bolt.event("app_mention")(self._on_mention)
+        self.bolt.event("message")(self._on_direct_message)
+        self.bolt.action(APPROVE_ACTION)(self._on_button)
+        self.bolt.action(REJECT_ACTION)(self._on_button)
+        self.handler = AsyncSlackRequestHandler(self.bolt)
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+        router.add_api_route("/slack/events", self.receive, methods=["POST"])
+        return router
+
+    async def receive(self, request: Request) -> Response:
+        response: Response = await self.handler.handle(request)
+        if response.status_code == 404:
+            # Verified (a bad signature is a 401 before this) but nothing we handle: an
+            # interaction type we do not use. Slack only needs to hear it arrived.
+            self.metrics.webhook_events.labels(channel=CHANNEL, outcome="ignored").inc()
+            return Response(status_code=200)
+        outcome = {401: "forged", 400: "malformed"}.get(response.status_code, "accepted")
+        self.metrics.webhook_events.labels(channel=CHANNEL, outcome=outcome).inc()
+        return response
+
+    async def _deduplicate(
+        self, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """Slack retries events it thinks we missed: each event id is handled once."""
+        event_id = req.body.get("event_id") if isinstance(req.body, dict) else None
+        if isinstance(event_id, str):
+            async with self.database.system() as session:
+                first = await first_delivery(session=session, channel=CHANNEL, event_id=event_id)
+            if not first:
+                self.metrics.webhook_events.labels(channel=CHANNEL, outcome="duplicate").inc()
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    async def _allowed(self, team: str, user: str) -> bool:
+        try:
+            await self.limiter.check(WEBHOOK_PER_SOURCE, CHANNEL, team, user)
+        except TooManyRequests:
+            self.metrics.webhook_events.labels(channel=CHANNEL, outcome="rate_limited").inc()
+            return False
+        return True
+
+    async def _turn(
+        self, *, team: str, user: str, conversation: str, text: str
+    ) -> tuple[Reply, Any]:
+        context = await self.chat_bot.identify(
+            channel=CHANNEL, workspace=team, external_user_id=user, conversation_id=conversation
+        )
+        if context is None:
+            reply = await self.chat_bot.handle_unlinked(
+                channel=CHANNEL, workspace=team, external_user_id=user, text=text
+            )
+            return reply, None
+        return await self.chat_bot.handle_text(context, text), context.org_id
+
+    async def _post(self, address: ChannelAddress, reply: Reply, org_id: uuid.UUID | None) -> None:
+        try:
+            if org_id is None:
+                await self.channel.post(address, reply)
+            else:
+                await post_reply(
+                    database=self.database,
+                    channel=self.channel,
+                    org_id=org_id,
+                    address=address,
+                    reply=reply,
+                )
+        except ChannelError as exc:
+            log.warning("slack reply in %s failed: %s", address.conversation_id, exc)
+
+    async def _on_command(
+        self, ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()  # within Slack's 3 seconds, before any work
+        team, user = str(command.get("team_id", "")), str(command.get("user_id", ""))
+        if not await self._allowed(team, user):
+            await respond(text="Too many messages at once; try again in a minute.")
+            return
+        channel_id = str(command.get("channel_id", ""))
+        reply, org_id = await self._turn(
+            team=team, user=user, conversation=channel_id, text=str(command.get("text", ""))
+        )
+        if reply.card is not None and org_id is not None:
+            # Cards go to the channel as a real message, so every copy can be redrawn.
+            await self._post(ChannelAddress(CHANNEL, team, channel_id), reply, org_id)
+            return
+        await respond(text=fallback_text(reply), blocks=reply_blocks(reply))
+
+    async def _answer_in_thread(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("subtype") or event.get("bot_id"):
+            return  # edits, joins, other bots and our own messages
+        team = str(body.get("team_id", ""))
+        user, channel_id = str(event.get("user", "")), str(event.get("channel", ""))
+        if not user or not await self._allowed(team, user):
+            return
+        text = _MENTION.sub("", str(event.get("text", "")))
+        thread = str(event.get("thread_ts") or event.get("ts") or "")
+        reply, org_id = await self._turn(team=team, user=user, conversation=channel_id, text=text)
+        address = ChannelAddress(CHANNEL, team, f"{channel_id}:{thread}" if thread else channel_id)
+        await self._post(address, reply, org_id)
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        await self._answer_in_thread(event, body)
+
+    async def _on_direct_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("channel_type") == "im":
+            await self._answer_in_thread(event, body)
+
+    @staticmethod
+    async def _whisper(respond: Any, text: str) -> None:
+        """Only the person who tapped sees it; the card itself stays as it is."""
+        await respond(text=text, replace_original=False, response_type="ephemeral")
+
+    async def _on_button(
+        self, ack: Callable[..., Awaitable[None]], body: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        actions = body.get("actions") or [{}]
+        action = actions[0]
+        code = str(action.get("value", ""))
+        approve = action.get("action_id") == APPROVE_ACTION
+        team = str((body.get("team") or {}).get("id", ""))
+        user = str((body.get("user") or {}).get("id", ""))
+        container = body.get("container") or {}
+        channel_id = str(container.get("channel_id", ""))
+        message_ts = str(container.get("message_ts", ""))
+        if not (_SLACK_ID.fullmatch(channel_id) and message_ts and await self._allowed(team, user)):
+            return
+        context = await self.chat_bot.identify(
+            channel=CHANNEL, workspace=team, external_user_id=user, conversation_id=channel_id
+        )
+        if context is None:
+            await respond(
+                text="Link your AdPilot account first: send `link CODE`.", replace_original=False
+            )
+            return
+        async with self.database.tenant(context.org_id) as session:
+            shown = await cards.find_shown_in_channel(
+                session=session,
+                org_id=context.org_id,
+                channel=CHANNEL,
+                workspace=team,
+                chat_channel_id=channel_id,
+                message_id=message_ts,
+            )
+        if shown is None or shown.short_code != code:
+            await respond(
+                text="This card is not one of your organization's.", replace_original=False
+            )
+            return
+        reply = await self.chat_bot.handle_decision(context, code, approve)
+        if reply.is_error or reply.card is None:
+            await respond(
+                text=fallback_text(reply), replace_original=False, response_type="ephemeral"
+            )
+            return
+        await refresh_copies(
+            database=self.database,
+            channels=self.channels,
+            org_id=context.org_id,
+            action_id=uuid.UUID(reply.card.action_id),
+        )
