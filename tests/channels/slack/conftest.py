@@ -64,7 +64,7 @@ class MockSlack:
 
     async def wait_for(self, method: str, count: int = 1) -> list[dict[str, Any]]:
         """The calls of `method` once there are `count` (work after an ack runs on its own)."""
-        for _ in range(200):
+        for _ in range(500):  # a bounded wait (10 s), not a timing expectation
             if len(self.of(method)) >= count:
                 return self.of(method)
             await asyncio.sleep(0.02)

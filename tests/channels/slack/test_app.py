@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -16,8 +17,10 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import select
 
 from bot.engine import Bot
+from core.approvals.models import CardMessage
 from core.config import Settings
 from core.db import Database
 from core.users import identity
@@ -184,6 +187,21 @@ def mention(user: str, text: str, event_id: str) -> bytes:
 FORM = "application/x-www-form-urlencoded"
 
 
+async def card_recorded(app: FastAPI, message_ts: str) -> None:
+    """The card is recorded just after Slack accepted the message; a tap before that would be
+    refused as not ours (no person taps that fast, a test does)."""
+    database: Database = app.state.database
+    for _ in range(500):
+        async with database.system() as session:
+            found = await session.scalar(
+                select(CardMessage.id).where(CardMessage.message_id == message_ts)
+            )
+        if found is not None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no card recorded for message {message_ts}")
+
+
 async def test_a_slash_command_is_acked_and_answered_through_response_url(
     app: FastAPI, team: Team, slack: MockSlack
 ) -> None:
@@ -201,6 +219,7 @@ async def test_a_pause_card_approved_by_button_pauses_and_is_redrawn(
     assert posted["channel"] == "C111"
     approve = posted["blocks"][-1]["elements"][0]
     code = approve["value"]
+    await card_recorded(app, "1700.0001")
     await send(app, button(slack, "UADMIN", code, "1700.0001"), FORM)
     [update] = await slack.wait_for("chat.update")
     assert (update["channel"], update["ts"]) == ("C111", "1700.0001")
