@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 
+from bot.engine import Bot, TurnContext
 from bot.replies import Reply, card_from_action, decision_line
 from channels.base import ChannelAddress, ChannelError, ChatChannel, PostedMessage
 from core.approvals import cards
@@ -47,6 +48,77 @@ async def post_reply(
                     message_id=message.message_id,
                 )
     return posted
+
+
+async def deliver(
+    *,
+    database: Database,
+    channel: ChatChannel,
+    org_id: uuid.UUID | None,
+    address: ChannelAddress,
+    reply: Reply,
+) -> None:
+    """Post a reply from a webhook's turn; a platform failure is logged, not raised.
+
+    `org_id` None: the speaker is not linked (linking help), so there is no card to record.
+    """
+    try:
+        if org_id is None:
+            await channel.post(address, reply)
+        else:
+            await post_reply(
+                database=database, channel=channel, org_id=org_id, address=address, reply=reply
+            )
+    except ChannelError as exc:
+        log.warning("%s reply in %s failed: %s", channel.name, address.conversation_id, exc)
+
+
+NOT_OUR_CARD = "This card is not one of your organization's."
+
+
+async def decide_on_card(
+    *,
+    database: Database,
+    chat_bot: Bot,
+    context: TurnContext,
+    address: ChannelAddress,
+    message_id: str,
+    code: str,
+    approve: bool,
+    threaded: bool = False,
+) -> Reply:
+    """A button tap: it decides the card it is on, so that message must be a recorded card of
+    the tapper's org with this code (short codes are unique per org only)."""
+    async with database.tenant(context.org_id) as session:
+        shown = await cards.find_shown(
+            session=session,
+            org_id=context.org_id,
+            channel=address.channel,
+            workspace=address.workspace,
+            conversation_id=address.conversation_id,
+            message_id=message_id,
+            threaded=threaded,
+        )
+    if shown is None or shown.short_code != code:
+        return Reply(text=NOT_OUR_CARD, is_error=True)
+    return await chat_bot.handle_decision(context, code, approve)
+
+
+async def redraw_if_decided(
+    *,
+    database: Database,
+    channels: Mapping[str, ChatChannel],
+    org_id: uuid.UUID,
+    reply: Reply,
+) -> None:
+    """After a decision: every copy of the card, on every channel, shows who decided it."""
+    if reply.card is not None and not reply.is_error:
+        await refresh_copies(
+            database=database,
+            channels=channels,
+            org_id=org_id,
+            action_id=uuid.UUID(reply.card.action_id),
+        )
 
 
 async def refresh_copies(

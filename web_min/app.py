@@ -7,11 +7,12 @@ routes here as they arrive; with none configured the app serves health and metri
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from adapters.registry import build_registry
 from bot.engine import Bot
@@ -80,28 +81,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def mount_channels(app: FastAPI, settings: Settings) -> None:
-    """Each configured chat channel's routes; `app.state.channels` maps names to ChatChannels."""
-    channels: dict[str, ChatChannel] = {}
-    app.state.channels = channels
-    if channel_ready(settings, "telegram"):
+class ChannelWebhook(Protocol):
+    """What a channel's inbound side gives the app: its ChatChannel and its routes."""
+
+    @property
+    def channel(self) -> ChatChannel: ...
+
+    def router(self) -> APIRouter: ...
+
+
+def _webhook_classes() -> dict[str, Callable[..., ChannelWebhook]]:
+    # Imported only for a configured channel: each pulls in its platform SDK.
+    def telegram(**deps: Any) -> ChannelWebhook:
         from channels.telegram.webhook import TelegramWebhook
 
-        telegram = TelegramWebhook(
-            settings=settings,
-            database=app.state.database,
-            chat_bot=app.state.bot,
-            limiter=app.state.limiter,
-            metrics=app.state.metrics,
-            channels=channels,
-        )
-        channels[telegram.channel.name] = telegram.channel
-        app.state.telegram = telegram
-        app.include_router(telegram.router())
-    if channel_ready(settings, "slack"):
+        return TelegramWebhook(**deps)
+
+    def slack(**deps: Any) -> ChannelWebhook:
         from channels.slack.app import SlackWebhook
 
-        slack = SlackWebhook(
+        return SlackWebhook(**deps)
+
+    return {"telegram": telegram, "slack": slack}
+
+
+def mount_channels(app: FastAPI, settings: Settings) -> None:
+    """Each configured chat channel's routes; `app.state.channels` maps names to ChatChannels.
+
+    A channel's webhook object also stays on `app.state.<name>` (shutdown drains Telegram's).
+    """
+    channels: dict[str, ChatChannel] = {}
+    app.state.channels = channels
+    for name, build in _webhook_classes().items():
+        if not channel_ready(settings, name):
+            continue
+        webhook = build(
             settings=settings,
             database=app.state.database,
             chat_bot=app.state.bot,
@@ -109,9 +123,9 @@ def mount_channels(app: FastAPI, settings: Settings) -> None:
             metrics=app.state.metrics,
             channels=channels,
         )
-        channels[slack.channel.name] = slack.channel
-        app.state.slack = slack
-        app.include_router(slack.router())
+        channels[name] = webhook.channel
+        setattr(app.state, name, webhook)
+        app.include_router(webhook.router())
 
 
 def app_factory() -> FastAPI:

@@ -23,11 +23,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine import Bot as ChatBot
 from bot.replies import Reply
-from channels.base import ChannelAddress, ChannelError, ChatChannel
-from channels.card_updates import post_reply, refresh_copies
+from channels.base import ChannelAddress, ChatChannel
+from channels.card_updates import decide_on_card, deliver, redraw_if_decided
 from channels.slack.channel import SlackChannel
 from channels.slack.render import APPROVE_ACTION, REJECT_ACTION, fallback_text, reply_blocks
-from core.approvals import cards
 from core.config import Settings
 from core.db import Database
 from core.events.service import first_delivery
@@ -126,20 +125,16 @@ class SlackWebhook:
             return reply, None
         return await self.chat_bot.handle_text(context, text), context.org_id
 
-    async def _post(self, address: ChannelAddress, reply: Reply, org_id: uuid.UUID | None) -> None:
-        try:
-            if org_id is None:
-                await self.channel.post(address, reply)
-            else:
-                await post_reply(
-                    database=self.database,
-                    channel=self.channel,
-                    org_id=org_id,
-                    address=address,
-                    reply=reply,
-                )
-        except ChannelError as exc:
-            log.warning("slack reply in %s failed: %s", address.conversation_id, exc)
+    async def _deliver(
+        self, address: ChannelAddress, reply: Reply, org_id: uuid.UUID | None
+    ) -> None:
+        await deliver(
+            database=self.database,
+            channel=self.channel,
+            org_id=org_id,
+            address=address,
+            reply=reply,
+        )
 
     async def _on_command(
         self, ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Any
@@ -155,7 +150,7 @@ class SlackWebhook:
         )
         if reply.card is not None and org_id is not None:
             # Cards go to the channel as a real message, so every copy can be redrawn.
-            await self._post(ChannelAddress(CHANNEL, team, channel_id), reply, org_id)
+            await self._deliver(ChannelAddress(CHANNEL, team, channel_id), reply, org_id)
             return
         await respond(text=fallback_text(reply), blocks=reply_blocks(reply))
 
@@ -170,7 +165,7 @@ class SlackWebhook:
         thread = str(event.get("thread_ts") or event.get("ts") or "")
         reply, org_id = await self._turn(team=team, user=user, conversation=channel_id, text=text)
         address = ChannelAddress(CHANNEL, team, f"{channel_id}:{thread}" if thread else channel_id)
-        await self._post(address, reply, org_id)
+        await self._deliver(address, reply, org_id)
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         await self._answer_in_thread(event, body)
@@ -207,29 +202,19 @@ class SlackWebhook:
                 text="Link your AdPilot account first: send `link CODE`.", replace_original=False
             )
             return
-        async with self.database.tenant(context.org_id) as session:
-            shown = await cards.find_shown_in_channel(
-                session=session,
-                org_id=context.org_id,
-                channel=CHANNEL,
-                workspace=team,
-                chat_channel_id=channel_id,
-                message_id=message_ts,
-            )
-        if shown is None or shown.short_code != code:
-            await respond(
-                text="This card is not one of your organization's.", replace_original=False
-            )
-            return
-        reply = await self.chat_bot.handle_decision(context, code, approve)
-        if reply.is_error or reply.card is None:
-            await respond(
-                text=fallback_text(reply), replace_original=False, response_type="ephemeral"
-            )
-            return
-        await refresh_copies(
+        reply = await decide_on_card(
             database=self.database,
-            channels=self.channels,
-            org_id=context.org_id,
-            action_id=uuid.UUID(reply.card.action_id),
+            chat_bot=self.chat_bot,
+            context=context,
+            address=ChannelAddress(CHANNEL, team, channel_id),
+            message_id=message_ts,
+            code=code,
+            approve=approve,
+            threaded=True,
+        )
+        if reply.is_error or reply.card is None:
+            await self._whisper(respond, fallback_text(reply))
+            return
+        await redraw_if_decided(
+            database=self.database, channels=self.channels, org_id=context.org_id, reply=reply
         )

@@ -11,7 +11,6 @@ import asyncio
 import hmac
 import json
 import logging
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,13 +21,11 @@ from telegram import Message as TelegramMessage
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.engine import Bot as ChatBot
-from bot.replies import Reply
 from channels.base import ChannelAddress, ChannelError, ChatChannel
-from channels.card_updates import post_reply, refresh_copies
+from channels.card_updates import decide_on_card, deliver, redraw_if_decided
 from channels.outbound import OutboundLimiter
 from channels.telegram.channel import TelegramChannel, call
 from channels.telegram.render import parse_callback
-from core.approvals import cards
 from core.config import Settings
 from core.db import Database
 from core.events.service import first_delivery
@@ -193,27 +190,17 @@ class TelegramWebhook:
                 text=text,
                 display_name=sender.full_name,
             )
-            await self._send(address, reply, org_id=None)
-            return
-        reply = await self.chat_bot.handle_text(context, text)
-        await self._send(address, reply, org_id=context.org_id)
-
-    async def _send(
-        self, address: ChannelAddress, reply: Reply, *, org_id: uuid.UUID | None
-    ) -> None:
-        try:
-            if org_id is None:
-                await self.channel.post(address, reply)
-            else:
-                await post_reply(
-                    database=self.database,
-                    channel=self.channel,
-                    org_id=org_id,
-                    address=address,
-                    reply=reply,
-                )
-        except ChannelError as exc:
-            log.warning("telegram reply to chat %s failed: %s", address.conversation_id, exc)
+            org_id = None
+        else:
+            reply = await self.chat_bot.handle_text(context, text)
+            org_id = context.org_id
+        await deliver(
+            database=self.database,
+            channel=self.channel,
+            org_id=org_id,
+            address=address,
+            reply=reply,
+        )
 
     async def _answer(
         self, query: CallbackQuery, text: str | None = None, alert: bool = False
@@ -241,27 +228,16 @@ class TelegramWebhook:
         if context is None:
             await self._answer(query, "Link your AdPilot account first: send link CODE.", True)
             return
-        # The button decides the card it is on: that message must be a card of the tapper's
-        # org with this code (short codes are unique per org only).
-        async with self.database.tenant(context.org_id) as session:
-            shown = await cards.find_shown(
-                session=session,
-                org_id=context.org_id,
-                channel=CHANNEL,
-                workspace="",
-                conversation_id=chat,
-                message_id=str(query.message.message_id),
-            )
-        if shown is None or shown.short_code != code:
-            await self._answer(query, "This card is not one of your organization's.", True)
-            return
-        reply = await self.chat_bot.handle_decision(context, code, approve)
+        reply = await decide_on_card(
+            database=self.database,
+            chat_bot=self.chat_bot,
+            context=context,
+            address=ChannelAddress(CHANNEL, "", chat),
+            message_id=str(query.message.message_id),
+            code=code,
+            approve=approve,
+        )
         await self._answer(query, reply.text[:200], reply.is_error)
-        if reply.card is not None and not reply.is_error:
-            # Decided: every copy of the card, on every channel, shows who did it.
-            await refresh_copies(
-                database=self.database,
-                channels=self.channels,
-                org_id=context.org_id,
-                action_id=uuid.UUID(reply.card.action_id),
-            )
+        await redraw_if_decided(
+            database=self.database, channels=self.channels, org_id=context.org_id, reply=reply
+        )

@@ -71,8 +71,17 @@ async def find_shown(
     workspace: str,
     conversation_id: str,
     message_id: str,
+    threaded: bool = False,
 ) -> PendingAction | None:
-    """The org's action whose card is that message; None for any other message."""
+    """The org's action whose card is that message; None for any other message.
+
+    `threaded`: the platform's conversation ids may carry a thread after a colon (Slack's
+    `C111:1699.0001`), so a card posted in a thread of `conversation_id` matches too.
+    """
+    same_conversation = CardMessage.conversation_id == conversation_id
+    if threaded:
+        in_thread = CardMessage.conversation_id.startswith(f"{conversation_id}:", autoescape=True)
+        same_conversation = or_(same_conversation, in_thread)
     query = (
         select(PendingAction)
         .join(CardMessage, CardMessage.action_id == PendingAction.id)
@@ -81,36 +90,7 @@ async def find_shown(
             PendingAction.org_id == org_id,
             CardMessage.channel == channel,
             CardMessage.workspace == workspace,
-            CardMessage.conversation_id == conversation_id,
-            CardMessage.message_id == message_id,
-        )
-    )
-    return await session.scalar(query)
-
-
-async def find_shown_in_channel(
-    *,
-    session: AsyncSession,
-    org_id: uuid.UUID,
-    channel: str,
-    workspace: str,
-    chat_channel_id: str,
-    message_id: str,
-) -> PendingAction | None:
-    """Like `find_shown`, for platforms whose conversation ids carry a thread after a colon
-    (Slack's `C111:1699.0001`): the chat channel and the message id identify the card."""
-    query = (
-        select(PendingAction)
-        .join(CardMessage, CardMessage.action_id == PendingAction.id)
-        .where(
-            CardMessage.org_id == org_id,
-            PendingAction.org_id == org_id,
-            CardMessage.channel == channel,
-            CardMessage.workspace == workspace,
-            or_(
-                CardMessage.conversation_id == chat_channel_id,
-                CardMessage.conversation_id.startswith(f"{chat_channel_id}:", autoescape=True),
-            ),
+            same_conversation,
             CardMessage.message_id == message_id,
         )
     )
