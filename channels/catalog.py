@@ -30,6 +30,7 @@ _TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 # Telegram allows 1-256 characters; fewer than 16 could be guessed through the webhook.
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _SLACK_SIGNING_SECRET = re.compile(r"[0-9a-f]{32}")
+_SLACK_CLIENT_ID = re.compile(r"\d{5,20}\.\d{5,20}")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _DIGITS = re.compile(r"\d{5,20}")
 
@@ -59,10 +60,24 @@ class ChannelSetting:
 
 
 @dataclass(frozen=True)
+class ChannelMode:
+    """One complete way to run a channel (Slack: one bot token, or OAuth install to many)."""
+
+    label: str
+    settings: tuple[ChannelSetting, ...]
+
+
+@dataclass(frozen=True)
 class ChannelSpec:
+    """`settings` are always needed; of `modes`, one must be complete (the first one wins)."""
+
     name: str
     module: str
     settings: tuple[ChannelSetting, ...]
+    modes: tuple[ChannelMode, ...] = ()
+
+    def all_settings(self) -> tuple[ChannelSetting, ...]:
+        return self.settings + tuple(s for mode in self.modes for s in mode.settings)
 
 
 @dataclass(frozen=True)
@@ -80,16 +95,40 @@ CHANNELS: tuple[ChannelSpec, ...] = (
         "channels.slack",
         (
             ChannelSetting(
-                "ADPILOT_SLACK_BOT_TOKEN",
-                lambda s: s.slack_bot_token,
-                lambda v: v.startswith("xoxb-"),
-                "a bot token starting with xoxb-",
-            ),
-            ChannelSetting(
                 "ADPILOT_SLACK_SIGNING_SECRET",
                 lambda s: s.slack_signing_secret,
                 lambda v: bool(_SLACK_SIGNING_SECRET.fullmatch(v)),
                 "the app's signing secret, 32 hex characters",
+            ),
+        ),
+        (
+            ChannelMode(
+                "one workspace",
+                (
+                    ChannelSetting(
+                        "ADPILOT_SLACK_BOT_TOKEN",
+                        lambda s: s.slack_bot_token,
+                        lambda v: v.startswith("xoxb-"),
+                        "a bot token starting with xoxb-",
+                    ),
+                ),
+            ),
+            ChannelMode(
+                "install to many workspaces",
+                (
+                    ChannelSetting(
+                        "ADPILOT_SLACK_CLIENT_ID",
+                        lambda s: s.slack_client_id,
+                        lambda v: bool(_SLACK_CLIENT_ID.fullmatch(v)),
+                        "the app's client id, digits and a dot",
+                    ),
+                    ChannelSetting(
+                        "ADPILOT_SLACK_CLIENT_SECRET",
+                        lambda s: s.slack_client_secret,
+                        lambda v: bool(_SLACK_SIGNING_SECRET.fullmatch(v)),
+                        "the app's client secret, 32 hex characters",
+                    ),
+                ),
             ),
         ),
     ),
@@ -166,15 +205,25 @@ def has_code(module: str) -> bool:
 
 def channel_status(spec: ChannelSpec, settings: Settings) -> ChannelStatus:
     """Off, half-configured, malformed, configured without code, or ready — never a guess."""
-    values = {setting.env: setting.value(settings) for setting in spec.settings}
-    unset = [env for env, value in values.items() if value is None]
-    if len(unset) == len(values):
+    values = {setting.env: setting.value(settings) for setting in spec.all_settings()}
+    if all(value is None for value in values.values()):
         return ChannelStatus(spec.name, "off", "not configured")
+    unset = [s.env for s in spec.settings if values[s.env] is None]
     if unset:
         return ChannelStatus(spec.name, "missing", "also set " + ", ".join(unset))
+    chosen = next(
+        (mode for mode in spec.modes if all(values[s.env] is not None for s in mode.settings)),
+        None,
+    )
+    if spec.modes and chosen is None:
+        options = " or ".join(
+            f"{' and '.join(s.env for s in mode.settings)} ({mode.label})" for mode in spec.modes
+        )
+        return ChannelStatus(spec.name, "missing", f"also set {options}")
+    in_force = spec.settings + (chosen.settings if chosen is not None else ())
     malformed = [
         f"{setting.env} is not {setting.shape}"
-        for setting in spec.settings
+        for setting in in_force
         if not setting.looks_valid(values[setting.env] or "")
     ]
     if malformed:
@@ -185,7 +234,10 @@ def channel_status(spec: ChannelSpec, settings: Settings) -> ChannelStatus:
             "down",
             f"settings are complete, but this version of AdPilot has no {spec.name} channel yet",
         )
-    return ChannelStatus(spec.name, "ok", "settings complete and valid")
+    detail = "settings complete and valid"
+    if chosen is not None and len(spec.modes) > 1:
+        detail += f" ({chosen.label})"
+    return ChannelStatus(spec.name, "ok", detail)
 
 
 def channel_ready(settings: Settings, name: str) -> bool:

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     # Channels
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    # Install to many workspaces (OAuth v2) instead of one bot token.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    # Where Slack sends people back after consent; the app's configured URL when unset.
+    slack_redirect_uri: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

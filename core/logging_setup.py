@@ -14,7 +14,18 @@ import sys
 from core.redaction import redact
 
 # The LLM SDKs speak httpx2 (and httpcore2); hpack logs decoded HTTP/2 headers at DEBUG.
-HTTP_CLIENT_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2", "hpack")
+# slack_sdk and slack_bolt log request bodies (message text, OAuth codes) and PTB logs whole
+# updates at DEBUG: message bodies never reach a log line, so they stay at WARNING too.
+HTTP_CLIENT_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "hpack",
+    "slack_sdk",
+    "slack_bolt",
+    "telegram",
+)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

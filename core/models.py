@@ -7,7 +7,7 @@ from core.base import Base
 from core.billing.models import AIUsage
 from core.campaigns.models import Campaign, CampaignStatus
 from core.conversations.models import Conversation
-from core.events.models import DeadLetterJob, ProcessedEvent, SlackInstallation
+from core.events.models import DeadLetterJob, ProcessedEvent, SlackInstallation, SlackOAuthState
 from core.metrics.models import CampaignMetric
 from core.notify.models import Destination, Notification
 from core.orgs.models import Organization, PlanTier
@@ -34,7 +34,6 @@ TENANT_TABLES: dict[str, str] = {
     "conversations": "org_id",
     "ai_usage": "org_id",
     "dead_letter_jobs": "org_id",
-    "slack_installations": "org_id",
     "card_messages": "org_id",
 }
 
@@ -67,5 +66,6 @@ __all__ = [
     "SandboxCampaign",
     "SandboxRevision",
     "SlackInstallation",
+    "SlackOAuthState",
     "User",
 ]

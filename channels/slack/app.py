@@ -1,13 +1,18 @@
-"""POST /slack/events: slack-bolt's AsyncApp mounted in FastAPI (single-workspace bot token).
+"""POST /slack/events: slack-bolt's AsyncApp mounted in FastAPI.
 
-Commands, events and interactivity arrive at one URL; bolt checks the signature and the 5-minute
-timestamp window before anything is parsed. The slash command is acked at once and answered
-through its response_url (a card is posted to the channel instead, so every viewer's copy can be
-redrawn); mentions and DMs are answered in a thread; buttons go to core's decide.
+Two modes: one workspace with a bot token (ADPILOT_SLACK_BOT_TOKEN), or install to many
+workspaces through OAuth v2 (ADPILOT_SLACK_CLIENT_ID/SECRET), where bolt's AsyncOAuthFlow
+serves GET /slack/install and /slack/oauth_redirect and each team's token comes from our
+database (channels/slack/installations.py). Commands, events and interactivity arrive at one
+URL; bolt checks the signature and the 5-minute timestamp window before anything is parsed.
+The slash command is acked at once and answered through its response_url (a card is posted to
+the channel instead, so every viewer's copy can be redrawn); mentions and DMs are answered in a
+thread; buttons go to core's decide.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import uuid
@@ -18,23 +23,66 @@ from fastapi import APIRouter, Request, Response
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine import Bot as ChatBot
 from bot.replies import Reply
 from channels.base import ChannelAddress, ChatChannel
 from channels.card_updates import decide_on_card, deliver, redraw_if_decided
+from channels.slack import SCOPES
 from channels.slack.channel import SlackChannel
+from channels.slack.installations import DatabaseInstallationStore, DatabaseOAuthStateStore
 from channels.slack.render import APPROVE_ACTION, REJECT_ACTION, fallback_text, reply_blocks
 from core.config import Settings
 from core.db import Database
 from core.events.service import first_delivery
+from core.security.crypto import get_cipher
+from core.users.identity import link_by_verified_email
 from web_min.observability import AppMetrics
 from web_min.rate_limit import WEBHOOK_PER_SOURCE, RateLimiter, TooManyRequests
 
 log = logging.getLogger(__name__)
 CHANNEL = "slack"
+
+
+class _WithholdOAuthCode(logging.Filter):
+    """Bolt logs a failed code exchange with the code in it; the line keeps only the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "with code:" in message:
+            record.msg = "oauth.v2.access failed: %s"
+            record.args = (message.rpartition("error: ")[2][:200],)
+        return True
+
+
+_QUIET_OAUTH_LOG = logging.getLogger("channels.slack.oauth")
+_QUIET_OAUTH_LOG.addFilter(_WithholdOAuthCode())
+# Bolt logs a failed callback's query string (the code) at DEBUG.
+_QUIET_OAUTH_LOG.setLevel(logging.INFO)
+
+
+class InstallFlow(AsyncOAuthFlow):
+    """Bolt's flow with our own install page: no third-party image, no inline style."""
+
+    async def build_install_page_html(self, url: str, request: AsyncBoltRequest) -> str:
+        link = html.escape(url)
+        return (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<title>Add AdPilot to Slack</title></head><body><main>"
+            "<h1>Add AdPilot to Slack</h1>"
+            "<p>AdPilot answers <code>/adpilot</code>, mentions and direct messages, and posts "
+            "approval cards. People link their AdPilot account once, from Slack.</p>"
+            f'<p><a href="{link}">Add to Slack</a></p>'
+            "</main></body></html>"
+        )
+
+
 _MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
 _SLACK_ID = re.compile(r"[A-Z0-9]{1,32}")
 
@@ -50,22 +98,49 @@ class SlackWebhook:
         metrics: AppMetrics,
         channels: Mapping[str, ChatChannel],
     ) -> None:
-        assert settings.slack_bot_token is not None
         assert settings.slack_signing_secret is not None
         self.database = database
         self.chat_bot = chat_bot
         self.limiter = limiter
         self.metrics = metrics
         self.channels = channels
-        token = settings.slack_bot_token.get_secret_value()
-        client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-        self.channel = SlackChannel(client)
-        self.bolt = AsyncApp(
-            token=token,
-            signing_secret=settings.slack_signing_secret.get_secret_value(),
-            client=client,
-            raise_error_for_unhandled_request=False,
-        )
+        signing_secret = settings.slack_signing_secret.get_secret_value()
+        self.installations: DatabaseInstallationStore | None = None
+        if settings.slack_bot_token is not None:
+            token = settings.slack_bot_token.get_secret_value()
+            client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+            self.channel = SlackChannel(client)
+            self.bolt = AsyncApp(
+                token=token,
+                signing_secret=signing_secret,
+                client=client,
+                raise_error_for_unhandled_request=False,
+            )
+        else:
+            assert settings.slack_client_id is not None
+            assert settings.slack_client_secret is not None
+            client = AsyncWebClient(base_url=settings.slack_api_url)
+            self.installations = DatabaseInstallationStore(database, get_cipher(settings))
+            oauth = AsyncOAuthSettings(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret.get_secret_value(),
+                scopes=list(SCOPES),
+                user_scopes=[],
+                redirect_uri=settings.slack_redirect_uri,
+                installation_store=self.installations,
+                state_store=DatabaseOAuthStateStore(database),
+                logger=_QUIET_OAUTH_LOG,
+            )
+            self.channel = SlackChannel(client, tokens=self.installations.bot_token)
+            self.bolt = AsyncApp(
+                signing_secret=signing_secret,
+                client=client,
+                installation_store=self.installations,
+                oauth_flow=InstallFlow(client=client, settings=oauth, logger=_QUIET_OAUTH_LOG),
+                raise_error_for_unhandled_request=False,
+            )
+            # app_uninstalled / tokens_revoked: forget the workspace's token at once.
+            self.bolt.enable_token_revocation_listeners()
         self.bolt.middleware(self._deduplicate)
         self.bolt.command("/adpilot")(self._on_command)
         self.bolt.event("app_mention")(self._on_mention)
@@ -77,7 +152,15 @@ class SlackWebhook:
     def router(self) -> APIRouter:
         router = APIRouter()
         router.add_api_route("/slack/events", self.receive, methods=["POST"])
+        if self.installations is not None:
+            router.add_api_route("/slack/install", self.install, methods=["GET"])
+            router.add_api_route("/slack/oauth_redirect", self.install, methods=["GET"])
         return router
+
+    async def install(self, request: Request) -> Response:
+        """Bolt's install page and OAuth callback: state cookie, single-use state, code swap."""
+        response: Response = await self.handler.handle(request)
+        return response
 
     async def receive(self, request: Request) -> Response:
         response: Response = await self.handler.handle(request)
@@ -113,17 +196,50 @@ class SlackWebhook:
         return True
 
     async def _turn(
-        self, *, team: str, user: str, conversation: str, text: str
+        self, *, team: str, user: str, conversation: str, text: str, client: AsyncWebClient
     ) -> tuple[Reply, Any]:
         context = await self.chat_bot.identify(
             channel=CHANNEL, workspace=team, external_user_id=user, conversation_id=conversation
         )
+        if context is None and await self._link_by_email(team, user, client):
+            context = await self.chat_bot.identify(
+                channel=CHANNEL, workspace=team, external_user_id=user, conversation_id=conversation
+            )
         if context is None:
             reply = await self.chat_bot.handle_unlinked(
                 channel=CHANNEL, workspace=team, external_user_id=user, text=text
             )
             return reply, None
         return await self.chat_bot.handle_text(context, text), context.org_id
+
+    async def _link_by_email(self, team: str, user: str, client: AsyncWebClient) -> bool:
+        """An unlinked person whose Slack email is confirmed, in a workspace their org trusts."""
+        try:
+            info = await client.users_info(user=user)
+        except (SlackApiError, SlackClientError) as exc:
+            # No users:read.email scope, or Slack down: the link code still works.
+            log.info("slack email linking skipped: %s", type(exc).__name__)
+            return False
+        profile_user = info.get("user") or {}
+        email = (profile_user.get("profile") or {}).get("email")
+        if (
+            not isinstance(email, str)
+            or profile_user.get("is_email_confirmed") is not True
+            or profile_user.get("deleted")
+            or profile_user.get("is_bot")
+            or str(profile_user.get("team_id") or team) != team
+        ):
+            return False
+        async with self.database.system() as session:
+            speaker = await link_by_verified_email(
+                session=session,
+                channel=CHANNEL,
+                workspace=team,
+                external_user_id=user,
+                email=email,
+                display_name=(profile_user.get("profile") or {}).get("display_name") or None,
+            )
+        return speaker is not None
 
     async def _deliver(
         self, address: ChannelAddress, reply: Reply, org_id: uuid.UUID | None
@@ -137,7 +253,11 @@ class SlackWebhook:
         )
 
     async def _on_command(
-        self, ack: Callable[..., Awaitable[None]], command: dict[str, Any], respond: Any
+        self,
+        ack: Callable[..., Awaitable[None]],
+        command: dict[str, Any],
+        respond: Any,
+        client: AsyncWebClient,
     ) -> None:
         await ack()  # within Slack's 3 seconds, before any work
         team, user = str(command.get("team_id", "")), str(command.get("user_id", ""))
@@ -146,7 +266,11 @@ class SlackWebhook:
             return
         channel_id = str(command.get("channel_id", ""))
         reply, org_id = await self._turn(
-            team=team, user=user, conversation=channel_id, text=str(command.get("text", ""))
+            team=team,
+            user=user,
+            conversation=channel_id,
+            text=str(command.get("text", "")),
+            client=client,
         )
         if reply.card is not None and org_id is not None:
             # Cards go to the channel as a real message, so every copy can be redrawn.
@@ -154,7 +278,9 @@ class SlackWebhook:
             return
         await respond(text=fallback_text(reply), blocks=reply_blocks(reply))
 
-    async def _answer_in_thread(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+    async def _answer_in_thread(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         if event.get("subtype") or event.get("bot_id"):
             return  # edits, joins, other bots and our own messages
         team = str(body.get("team_id", ""))
@@ -163,16 +289,22 @@ class SlackWebhook:
             return
         text = _MENTION.sub("", str(event.get("text", "")))
         thread = str(event.get("thread_ts") or event.get("ts") or "")
-        reply, org_id = await self._turn(team=team, user=user, conversation=channel_id, text=text)
+        reply, org_id = await self._turn(
+            team=team, user=user, conversation=channel_id, text=text, client=client
+        )
         address = ChannelAddress(CHANNEL, team, f"{channel_id}:{thread}" if thread else channel_id)
         await self._deliver(address, reply, org_id)
 
-    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
-        await self._answer_in_thread(event, body)
+    async def _on_mention(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await self._answer_in_thread(event, body, client)
 
-    async def _on_direct_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+    async def _on_direct_message(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         if event.get("channel_type") == "im":
-            await self._answer_in_thread(event, body)
+            await self._answer_in_thread(event, body, client)
 
     @staticmethod
     async def _whisper(respond: Any, text: str) -> None:

@@ -6,7 +6,7 @@ The message id is the message's `ts`, which is what `chat.update` needs to redra
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -48,20 +48,37 @@ async def call(request: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
         raise ChannelError(f"Slack unreachable: {type(exc).__name__}") from exc
 
 
+# A workspace's bot token in multi-workspace (OAuth) mode; None when it is not installed.
+TokenSource = Callable[[str], Awaitable[str | None]]
+
+
 class SlackChannel:
+    """Posts as the workspace's bot: the client's own token, or the team's installed token."""
+
     name = "slack"
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, tokens: TokenSource | None = None) -> None:
         self.client = client
+        self.tokens = tokens
+
+    async def _auth(self, address: ChannelAddress) -> dict[str, Any]:
+        if self.tokens is None:
+            return {}
+        token = await self.tokens(address.workspace)
+        if token is None:
+            raise ChannelError("Slack refused: the app is not installed in that workspace")
+        return {"token": token}
 
     async def post(self, address: ChannelAddress, reply: Reply) -> list[PostedMessage]:
         channel, thread_ts = split_address(address)
+        auth = await self._auth(address)
         posted = await call(
             self.client.chat_postMessage(
                 channel=channel,
                 text=fallback_text(reply),
                 blocks=reply_blocks(reply),
                 thread_ts=thread_ts,
+                **auth,
             )
         )
         if reply.chart is not None:
@@ -73,6 +90,7 @@ class SlackChannel:
                     title=escape(reply.chart.alt_text)[:250],
                     alt_txt=reply.chart.alt_text[:1000],
                     thread_ts=thread_ts,
+                    **auth,
                 )
             )
         return [PostedMessage(str(posted["ts"]), shows_card=reply.card is not None)]
@@ -86,5 +104,6 @@ class SlackChannel:
                 ts=message_id,
                 text=f"Approval {card.short_code}: {escape(card.summary)}"[:300],
                 blocks=blocks,
+                **(await self._auth(address)),
             )
         )

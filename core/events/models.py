@@ -35,13 +35,34 @@ class DeadLetterJob(UUIDPk, Timestamped, Base):
 
 
 class SlackInstallation(UUIDPk, Timestamped, Base):
-    __tablename__ = "slack_installations"
-    __table_args__ = (UniqueConstraint("enterprise_id", "team_id"), Index(None, "org_id"))
+    """One workspace's install of the Slack app (OAuth mode): its bot token, encrypted.
 
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    Workspace-level on purpose: several orgs may share a workspace, and the token is needed
+    before anyone is identified. No org column, no RLS; the app role has no access (0006).
+    """
+
+    __tablename__ = "slack_installations"
+    __table_args__ = (UniqueConstraint("enterprise_id", "team_id"),)
+
     enterprise_id: Mapped[str] = mapped_column(String(32), default="")
     team_id: Mapped[str] = mapped_column(String(32))
     team_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    app_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    bot_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     bot_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    bot_scopes: Mapped[str] = mapped_column(Text, default="")
     bot_token_encrypted: Mapped[str] = mapped_column(Text)
+    bot_refresh_token_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    bot_token_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    is_enterprise_install: Mapped[bool] = mapped_column(default=False)
     installed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SlackOAuthState(Base):
+    """An OAuth install's state parameter, stored hashed; single use, expiring."""
+
+    __tablename__ = "slack_oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -47,6 +47,7 @@ SECRET_COLUMNS: tuple[SecretColumn, ...] = (
     SecretColumn(_table(User), "totp_secret_encrypted"),
     SecretColumn(_table(OAuthState), "code_verifier_encrypted"),
     SecretColumn(_table(SlackInstallation), "bot_token_encrypted"),
+    SecretColumn(_table(SlackInstallation), "bot_refresh_token_encrypted"),
 )
 
 

@@ -131,3 +131,90 @@ async def redeem_link_code(
         after={"channel": channel, "workspace": workspace},
     )
     return Speaker(org_id=link.org_id, user_id=link.user_id)
+
+
+# An org's Slack workspaces whose members may link by their verified email (org.settings).
+EMAIL_LINK_TEAMS_SETTING = "slack_email_link_teams"
+
+
+async def link_by_verified_email(
+    *,
+    session: AsyncSession,
+    channel: str,
+    workspace: str,
+    external_user_id: str,
+    email: str,
+    display_name: str | None = None,
+) -> Speaker | None:
+    """Link a chat account whose platform vouches for `email`, if that user's org allows it.
+
+    Only for workspaces the org named in its settings: an email address alone is not trusted,
+    since a workspace admin elsewhere could set any address on an account. The caller must pass
+    an address the platform marked confirmed. Cross-org (worker) session, like redemption.
+    """
+    from core.orgs.models import Organization
+
+    address = email.strip().lower()
+    if not address or "@" not in address:
+        return None
+    row = (
+        await session.execute(
+            select(User, Organization.settings)
+            .join(Organization, Organization.id == User.org_id)
+            .where(User.email == address, User.is_active.is_(True))
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    user, org_settings = row
+    trusted = (org_settings or {}).get(EMAIL_LINK_TEAMS_SETTING) or []
+    if not isinstance(trusted, list) or workspace not in trusted:
+        return None
+    try:
+        async with session.begin_nested():
+            session.add(
+                ChannelIdentity(
+                    org_id=user.org_id,
+                    user_id=user.id,
+                    channel=channel,
+                    workspace=workspace,
+                    external_user_id=external_user_id,
+                    display_name=display_name,
+                )
+            )
+    except IntegrityError:
+        return None  # linked meanwhile (a concurrent message): resolution finds it next time
+    await record(
+        session=session,
+        actor=Actor(org_id=user.org_id, user_id=user.id, channel=channel, source=workspace),
+        action="identity.link",
+        resource_type="channel_identity",
+        resource_id=external_user_id,
+        after={"channel": channel, "workspace": workspace, "method": "verified_email"},
+    )
+    return Speaker(org_id=user.org_id, user_id=user.id)
+
+
+async def set_email_link_team(
+    *, session: AsyncSession, org_id: uuid.UUID, team: str, enabled: bool, actor: Actor
+) -> list[str]:
+    """Allow (or stop) linking by verified email for one Slack workspace of the org."""
+    from core.orgs.models import Organization
+
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("No such organization.")
+    current = [t for t in (org.settings or {}).get(EMAIL_LINK_TEAMS_SETTING) or [] if t != team]
+    teams = sorted([*current, team]) if enabled else sorted(current)
+    before = (org.settings or {}).get(EMAIL_LINK_TEAMS_SETTING) or []
+    org.settings = {**(org.settings or {}), EMAIL_LINK_TEAMS_SETTING: teams}
+    await record(
+        session=session,
+        actor=actor,
+        action="org.email_linking",
+        resource_type="organization",
+        resource_id=str(org_id),
+        before={EMAIL_LINK_TEAMS_SETTING: before},
+        after={EMAIL_LINK_TEAMS_SETTING: teams},
+    )
+    return teams

@@ -125,3 +125,57 @@ def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) 
 )
 def test_has_code_needs_a_module_that_declares_itself_ready(module: str, expected: bool) -> None:
     assert has_code(module) is expected
+
+
+def test_slack_installed_to_many_workspaces_is_ok_with_client_id_and_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_SLACK_CLIENT_ID="1234567890.9876543210",
+        ADPILOT_SLACK_CLIENT_SECRET="0123456789abcdef0123456789abcdef",
+        ADPILOT_SLACK_SIGNING_SECRET=SLACK_SECRET,
+    )
+    status = channel_status(spec("slack"), settings)
+    assert (status.state, status.detail) == (
+        "ok",
+        "settings complete and valid (install to many workspaces)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "state", "detail"),
+    [
+        (
+            {"ADPILOT_SLACK_SIGNING_SECRET": SLACK_SECRET},
+            "missing",
+            "also set ADPILOT_SLACK_BOT_TOKEN (one workspace) or ADPILOT_SLACK_CLIENT_ID and "
+            "ADPILOT_SLACK_CLIENT_SECRET (install to many workspaces)",
+        ),
+        (
+            {"ADPILOT_SLACK_SIGNING_SECRET": SLACK_SECRET, "ADPILOT_SLACK_CLIENT_ID": "1.2"},
+            "missing",
+            "also set ADPILOT_SLACK_BOT_TOKEN (one workspace) or ADPILOT_SLACK_CLIENT_ID and "
+            "ADPILOT_SLACK_CLIENT_SECRET (install to many workspaces)",
+        ),
+        (
+            {"ADPILOT_SLACK_CLIENT_ID": "1234567890.9876543210"},
+            "missing",
+            "also set ADPILOT_SLACK_SIGNING_SECRET",
+        ),
+        (
+            {
+                "ADPILOT_SLACK_SIGNING_SECRET": SLACK_SECRET,
+                "ADPILOT_SLACK_CLIENT_ID": "my-app",
+                "ADPILOT_SLACK_CLIENT_SECRET": "0123456789abcdef0123456789abcdef",
+            },
+            "down",
+            "ADPILOT_SLACK_CLIENT_ID is not the app's client id, digits and a dot",
+        ),
+    ],
+)
+def test_half_configured_slack_says_which_settings_complete_a_mode(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], state: str, detail: str
+) -> None:
+    status = channel_status(spec("slack"), settings_with(monkeypatch, **env))
+    assert (status.state, status.detail) == (state, detail)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,23 @@ def test_doctor_and_chat_stop_when_the_database_holds_another_binding_key(pg_url
     message = " ".join(chat.stderr.split())
     assert "AdPilot refuses to start: the org binding key stored in the database" in message
     assert "Traceback" not in chat.stderr
+
+
+def test_slack_email_linking_is_switched_per_workspace_and_audited(tmp_path: Path) -> None:
+    env = {"ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db"}
+    adpilot("migrate", env=env)
+    adpilot("create-org", "Emailers", env=env)
+    on = adpilot("slack", "email-linking", "--org", "emailers", "--team", "T024BE7LD", env=env)
+    assert on.returncode == 0, on.stderr
+    assert "Workspaces that link by email: T024BE7LD" in on.stdout
+    off = adpilot(
+        "slack", "email-linking", "--org", "emailers", "--team", "T024BE7LD", "--off", env=env
+    )
+    assert "Workspaces that link by email: none" in off.stdout
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        actions = [row[0] for row in db.execute("SELECT action FROM audit_logs")]
+    assert actions.count("org.email_linking") == 2
+    bad = adpilot("slack", "email-linking", "--org", "emailers", "--team", "acme", env=env)
+    assert bad.returncode == 1
+    assert "is not a Slack workspace id" in bad.stderr
+    assert "Traceback" not in bad.stderr

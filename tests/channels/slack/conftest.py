@@ -21,6 +21,10 @@ class MockSlack:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failures: dict[str, web.Response] = field(default_factory=dict)
     server: TestServer | None = None
+    # The bearer token each Web API call carried, in call order (per-workspace tokens).
+    tokens: list[tuple[str, str]] = field(default_factory=list)
+    # users.info answers by user id (the `user` object of the real response).
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of(self, method: str) -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
@@ -34,6 +38,8 @@ class MockSlack:
             params = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
         params.update(request.query)  # some methods send their arguments as query parameters
         self.calls.append((method, params))
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.tokens.append((method, bearer))
         if method in self.failures:
             return self.failures[method]
         assert self.server is not None
@@ -46,6 +52,24 @@ class MockSlack:
                 "file_id": "F123",
             },
             "files.completeUploadExternal": {"ok": True, "files": [{"id": "F123"}]},
+            # oauth.v2.access as Slack answers a bot install (no user scopes asked).
+            "oauth.v2.access": {
+                "ok": True,
+                "access_token": "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+                "token_type": "bot",
+                "scope": "commands,chat:write,app_mentions:read",
+                "bot_user_id": "U0KRQLJ9H",
+                "app_id": "A0KRD7HC3",
+                "team": {"name": "Slack Softball Team", "id": "T9TK3CUKW"},
+                "enterprise": None,
+                "is_enterprise_install": False,
+                "authed_user": {"id": "U1234", "scope": "", "token_type": "user"},
+            },
+            "users.info": (
+                {"ok": True, "user": self.users[params.get("user", "")]}
+                if params.get("user", "") in self.users
+                else {"ok": False, "error": "user_not_found"}
+            ),
             "auth.test": {
                 "ok": True,
                 "url": "https://acme.slack.com/",
@@ -80,6 +104,7 @@ async def slack() -> AsyncIterator[MockSlack]:
     mock = MockSlack()
     app = web.Application()
     app.router.add_post("/api/{method}", mock.handle)
+    app.router.add_get("/api/{method}", mock.handle)  # users.info and other reads are GETs
     app.router.add_post("/upload/v1/abc", mock.upload)
     app.router.add_post("/respond", mock.respond)
     server = TestServer(app, host="127.0.0.1")

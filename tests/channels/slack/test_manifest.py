@@ -30,5 +30,17 @@ def test_commands_events_and_interactivity_share_the_one_route() -> None:
         "/adpilot"
     ]
     # The events the app listens to, and the scope each one needs.
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    # app_uninstalled and tokens_revoked need no scope; they make us forget a workspace's token.
+    assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "app_mention",
+        "message.im",
+        "app_uninstalled",
+        "tokens_revoked",
+    }
     assert {"app_mentions:read", "im:history"} <= set(SCOPES)
+
+
+def test_the_oauth_redirect_is_our_callback_route() -> None:
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    (redirect,) = manifest["oauth_config"]["redirect_urls"]
+    assert redirect.endswith("/slack/oauth_redirect")

@@ -43,7 +43,9 @@ async def seed_secrets(database: Database, cipher: Cipher, *, accounts: int = 3)
         )
         session.add(
             SlackInstallation(
-                org_id=org.id, team_id="T1", bot_token_encrypted=cipher.encrypt("xoxb")
+                team_id=f"T{org.id.hex[:8]}",
+                bot_token_encrypted=cipher.encrypt("xoxb"),
+                bot_refresh_token_encrypted=cipher.encrypt("xoxe"),
             )
         )
         return org.id
@@ -55,7 +57,7 @@ async def read_all(database: Database, cipher: Cipher, org_id: uuid.UUID) -> dic
         user = await session.scalar(select(User).where(User.org_id == org_id))
         state = await session.scalar(select(OAuthState).where(OAuthState.org_id == org_id))
         slack = await session.scalar(
-            select(SlackInstallation).where(SlackInstallation.org_id == org_id)
+            select(SlackInstallation).where(SlackInstallation.team_id == f"T{org_id.hex[:8]}")
         )
         assert user is not None
         assert state is not None
@@ -66,6 +68,7 @@ async def read_all(database: Database, cipher: Cipher, org_id: uuid.UUID) -> dic
             "totp": [cipher.decrypt(user.totp_secret_encrypted or "")],
             "verifier": [cipher.decrypt(state.code_verifier_encrypted or "")],
             "slack": [cipher.decrypt(slack.bot_token_encrypted)],
+            "slack_refresh": [cipher.decrypt(slack.bot_refresh_token_encrypted or "")],
         }
 
 
@@ -75,6 +78,7 @@ EXPECTED = {
     "totp": ["JBSWY3DPEHPK3PXP"],
     "verifier": ["verifier"],
     "slack": ["xoxb"],
+    "slack_refresh": ["xoxe"],
 }
 
 
@@ -90,7 +94,7 @@ async def test_rotation_round_trip_a_then_b_a_then_b(database: Database) -> None
         progress=lambda column: progress.append((column.label, column.scanned)),
     )
 
-    assert report.rotated == 9
+    assert report.rotated == 10
     assert report.current == 0
     assert report.unreadable == 0
     assert {c.label: c.rotated for c in report.columns} == {
@@ -99,6 +103,7 @@ async def test_rotation_round_trip_a_then_b_a_then_b(database: Database) -> None
         "users.totp_secret_encrypted": 1,
         "oauth_states.code_verifier_encrypted": 1,
         "slack_installations.bot_token_encrypted": 1,
+        "slack_installations.bot_refresh_token_encrypted": 1,
     }
     # Batches of 2: the three access tokens report twice.
     assert ("ad_accounts.access_token_encrypted", 2) in progress
@@ -115,9 +120,9 @@ async def test_rotation_is_idempotent(database: Database) -> None:
     both = Cipher([KEY_B, KEY_A])
     first = await rotate_all(sessions=database.system, cipher=both)
     second = await rotate_all(sessions=database.system, cipher=both)
-    assert first.rotated == 9
+    assert first.rotated == 10
     assert second.rotated == 0
-    assert second.current == 9
+    assert second.current == 10
 
 
 async def test_unreadable_secrets_are_reported_not_destroyed(database: Database) -> None:
@@ -133,8 +138,8 @@ async def test_unreadable_secrets_are_reported_not_destroyed(database: Database)
 
     access = next(c for c in report.columns if c.label == "ad_accounts.access_token_encrypted")
     assert access.unreadable == [str(account_id)]
-    # The other four secrets (refresh, totp, verifier, slack) moved on regardless.
-    assert report.rotated == 4
+    # The other five secrets (refresh, totp, verifier, slack bot and refresh) moved on regardless.
+    assert report.rotated == 5
     async with database.system() as session:
         kept = await session.scalar(
             select(AdAccount.access_token_encrypted).where(AdAccount.id == account_id)
