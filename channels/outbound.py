@@ -41,17 +41,18 @@ class OutboundLimiter:
             log.warning("outbound pacing store unavailable, sending unpaced: %s", exc)
 
     async def _acquire(self, windows: Sequence[Window]) -> None:
+        """`hit` checks and takes a slot in one atomic step (a Lua script on Redis), so two
+        replicas can never both take the last slot. Windows are taken narrowest first; a slot
+        taken in a window before a full one is not given back, which errs on the slow side."""
         deadline = time.monotonic() + self.max_wait
-        while True:
-            wait = 0.0
-            for item, identifiers in windows:
-                if not await self._strategy.test(item, *identifiers):
-                    stats = await self._strategy.get_window_stats(item, *identifiers)
-                    wait = max(wait, stats.reset_time - time.time())
-            if wait <= 0:
-                for item, identifiers in windows:
-                    await self._strategy.hit(item, *identifiers)
-                return
+        pending = list(windows)
+        while pending:
+            item, identifiers = pending[0]
+            if await self._strategy.hit(item, *identifiers):
+                pending.pop(0)
+                continue
+            stats = await self._strategy.get_window_stats(item, *identifiers)
+            wait = max(stats.reset_time - time.time(), 0.01)
             if time.monotonic() + wait > deadline:
                 raise ChannelError("outbound rate limit reached", retry_after=wait)
             await asyncio.sleep(min(wait, 1.0))

@@ -6,6 +6,7 @@ API) never share or double-register series.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -50,6 +51,15 @@ class AppMetrics:
     def observe_request(self, *, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route=route, method=method, status=str(status)).inc()
         self.latency.labels(route=route, method=method).observe(seconds)
+
+    def outbound_observer(self, channel: str) -> Callable[[str], None]:
+        """What a ChatChannel calls after each platform call: "ok" or its failure kind."""
+        counter = self.outbound_calls
+
+        def observe(status: str) -> None:
+            counter.labels(channel=channel, status=status).inc()
+
+        return observe
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -33,6 +33,7 @@ from bot.engine import Bot as ChatBot
 from bot.replies import Reply
 from channels.base import ChannelAddress, ChatChannel
 from channels.card_updates import decide_on_card, deliver, redraw_if_decided
+from channels.outbound import OutboundLimiter
 from channels.slack import SCOPES
 from channels.slack.channel import SlackChannel
 from channels.slack.installations import DatabaseInstallationStore, DatabaseOAuthStateStore
@@ -105,11 +106,15 @@ class SlackWebhook:
         self.metrics = metrics
         self.channels = channels
         signing_secret = settings.slack_signing_secret.get_secret_value()
+        outbound: dict[str, Any] = {
+            "limiter": OutboundLimiter(settings.redis_url),
+            "observe": metrics.outbound_observer(CHANNEL),
+        }
         self.installations: DatabaseInstallationStore | None = None
         if settings.slack_bot_token is not None:
             token = settings.slack_bot_token.get_secret_value()
             client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-            self.channel = SlackChannel(client)
+            self.channel = SlackChannel(client, **outbound)
             self.bolt = AsyncApp(
                 token=token,
                 signing_secret=signing_secret,
@@ -131,7 +136,7 @@ class SlackWebhook:
                 state_store=DatabaseOAuthStateStore(database),
                 logger=_QUIET_OAUTH_LOG,
             )
-            self.channel = SlackChannel(client, tokens=self.installations.bot_token)
+            self.channel = SlackChannel(client, tokens=self.installations.bot_token, **outbound)
             self.bolt = AsyncApp(
                 signing_secret=signing_secret,
                 client=client,

@@ -9,23 +9,34 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from limits import parse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.replies import ApprovalCard, Reply
-from channels.base import ChannelAddress, ChannelError, PostedMessage
+from channels.base import ChannelAddress, ChannelError, Failure, OutboundObserver, PostedMessage
+from channels.outbound import OutboundLimiter, Window
 from channels.slack.render import card_blocks, escape, fallback_text, reply_blocks
 
-# Errors that mean the workspace or the channel is gone for us: the caller stops trying there.
-_GONE = {
-    "channel_not_found",
-    "not_in_channel",
-    "is_archived",
-    "invalid_auth",
-    "account_inactive",
-    "token_revoked",
+# Slack's error codes, by what the caller can do about them.
+_FAILURES = {
+    "invalid_auth": Failure.TOKEN_REVOKED,
+    "not_authed": Failure.TOKEN_REVOKED,
+    "account_inactive": Failure.TOKEN_REVOKED,
+    "token_revoked": Failure.TOKEN_REVOKED,
+    "token_expired": Failure.TOKEN_REVOKED,
+    "channel_not_found": Failure.CHAT_NOT_FOUND,
+    "is_archived": Failure.CHAT_NOT_FOUND,
+    "not_in_channel": Failure.BLOCKED,
+    "ratelimited": Failure.RATE_LIMITED,
 }
+
+# chat.postMessage: about 1 message/s per channel (short bursts tolerated). The other methods
+# by their Web API tier, per workspace: chat.update Tier 3 (50+/min), file uploads Tier 4.
+PER_CHANNEL = parse("2 per 2 seconds")
+UPDATES_PER_TEAM = parse("50/minute")
+UPLOADS_PER_TEAM = parse("20/minute")
 
 
 def split_address(address: ChannelAddress) -> tuple[str, str | None]:
@@ -33,19 +44,33 @@ def split_address(address: ChannelAddress) -> tuple[str, str | None]:
     return channel, thread_ts or None
 
 
-async def call(request: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
-    """One Web API call with its failures as ChannelError (with Retry-After on a 429)."""
+async def call(
+    request: Awaitable[AsyncSlackResponse], observe: OutboundObserver | None = None
+) -> AsyncSlackResponse:
+    """One Web API call with its failures as typed ChannelErrors (Retry-After on a 429)."""
     try:
-        return await request
+        response = await request
     except SlackApiError as exc:
         code = str(exc.response.get("error", "")) if exc.response is not None else ""
         if exc.response is not None and exc.response.status_code == 429:
             wait = float(exc.response.headers.get("Retry-After", "1"))
-            raise ChannelError("Slack asked us to slow down", retry_after=wait) from exc
-        reason = "the workspace or channel is gone for us" if code in _GONE else "refused"
-        raise ChannelError(f"Slack {reason}: {code}") from exc
+            error = ChannelError("Slack asked us to slow down", retry_after=wait)
+        else:
+            error = ChannelError(
+                f"Slack refused: {code}", failure=_FAILURES.get(code, Failure.REFUSED)
+            )
+        if observe is not None:
+            observe(error.failure.value)
+        raise error from exc
     except SlackClientError as exc:
-        raise ChannelError(f"Slack unreachable: {type(exc).__name__}") from exc
+        if observe is not None:
+            observe(Failure.UNREACHABLE.value)
+        raise ChannelError(
+            f"Slack unreachable: {type(exc).__name__}", failure=Failure.UNREACHABLE
+        ) from exc
+    if observe is not None:
+        observe("ok")
+    return response
 
 
 # A workspace's bot token in multi-workspace (OAuth) mode; None when it is not installed.
@@ -57,22 +82,42 @@ class SlackChannel:
 
     name = "slack"
 
-    def __init__(self, client: AsyncWebClient, tokens: TokenSource | None = None) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        tokens: TokenSource | None = None,
+        *,
+        limiter: OutboundLimiter | None = None,
+        observe: OutboundObserver | None = None,
+    ) -> None:
         self.client = client
         self.tokens = tokens
+        self.limiter = limiter
+        self.observe = observe
 
     async def _auth(self, address: ChannelAddress) -> dict[str, Any]:
         if self.tokens is None:
             return {}
         token = await self.tokens(address.workspace)
         if token is None:
-            raise ChannelError("Slack refused: the app is not installed in that workspace")
+            raise ChannelError(
+                "Slack refused: the app is not installed in that workspace",
+                failure=Failure.TOKEN_REVOKED,
+            )
         return {"token": token}
+
+    async def _pace(self, *windows: Window) -> None:
+        if self.limiter is not None:
+            await self.limiter.acquire(windows)
+
+    async def _call(self, request: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
+        return await call(request, self.observe)
 
     async def post(self, address: ChannelAddress, reply: Reply) -> list[PostedMessage]:
         channel, thread_ts = split_address(address)
         auth = await self._auth(address)
-        posted = await call(
+        await self._pace((PER_CHANNEL, ("slack", address.workspace, channel)))
+        posted = await self._call(
             self.client.chat_postMessage(
                 channel=channel,
                 text=fallback_text(reply),
@@ -82,7 +127,8 @@ class SlackChannel:
             )
         )
         if reply.chart is not None:
-            await call(
+            await self._pace((UPLOADS_PER_TEAM, ("slack", address.workspace, "uploads")))
+            await self._call(
                 self.client.files_upload_v2(
                     channel=channel,
                     file=reply.chart.png,
@@ -98,12 +144,14 @@ class SlackChannel:
     async def edit_card(self, address: ChannelAddress, message_id: str, card: ApprovalCard) -> None:
         channel, _ = split_address(address)
         blocks: list[dict[str, Any]] = card_blocks(card)
-        await call(
+        auth = await self._auth(address)
+        await self._pace((UPDATES_PER_TEAM, ("slack", address.workspace, "updates")))
+        await self._call(
             self.client.chat_update(
                 channel=channel,
                 ts=message_id,
                 text=f"Approval {card.short_code}: {escape(card.summary)}"[:300],
                 blocks=blocks,
-                **(await self._auth(address)),
+                **auth,
             )
         )

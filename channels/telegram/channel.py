@@ -10,11 +10,18 @@ from typing import TypeVar
 
 from limits import parse
 from telegram import Bot, Message
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.replies import ApprovalCard, Reply
-from channels.base import ChannelAddress, ChannelError, PostedMessage
+from channels.base import ChannelAddress, ChannelError, Failure, OutboundObserver, PostedMessage
 from channels.outbound import OutboundLimiter, Window
 from channels.telegram.render import MAX_CAPTION, card_keyboard, card_text, reply_texts
 
@@ -33,37 +40,61 @@ def _seconds(value: int | float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-async def call(request: Awaitable[T]) -> T:
-    """One Bot API call with its failures as ChannelError (the caller decides what to do)."""
-    try:
-        return await request
-    except RetryAfter as exc:
+def _typed(exc: TelegramError) -> ChannelError:
+    """A Bot API failure as a ChannelError saying what the caller can do about it."""
+    if isinstance(exc, RetryAfter):
         with warnings.catch_warnings():
             # PTB warns that retry_after becomes a timedelta; _seconds reads either form.
             warnings.simplefilter("ignore", PTBDeprecationWarning)
             wait = _seconds(exc.retry_after)
-        raise ChannelError("Telegram asked us to slow down", retry_after=wait) from exc
-    except Forbidden as exc:
-        raise ChannelError(f"blocked or removed from the chat: {exc.message}") from exc
-    except BadRequest as exc:
-        raise ChannelError(f"refused: {exc.message}") from exc
-    except NetworkError as exc:  # TimedOut is a NetworkError
-        raise ChannelError(f"unreachable: {exc.message}") from exc
+        return ChannelError("Telegram asked us to slow down", retry_after=wait)
+    if isinstance(exc, InvalidToken):
+        return ChannelError("Telegram refused the bot token", failure=Failure.TOKEN_REVOKED)
+    if isinstance(exc, Forbidden):
+        return ChannelError(
+            f"blocked or removed from the chat: {exc.message}", failure=Failure.BLOCKED
+        )
+    if isinstance(exc, BadRequest):
+        gone = "chat not found" in exc.message.lower()
+        failure = Failure.CHAT_NOT_FOUND if gone else Failure.REFUSED
+        return ChannelError(f"refused: {exc.message}", failure=failure)
+    if isinstance(exc, NetworkError):  # TimedOut is a NetworkError
+        return ChannelError(f"unreachable: {exc.message}", failure=Failure.UNREACHABLE)
+    return ChannelError(exc.message)
+
+
+async def call(request: Awaitable[T], observe: OutboundObserver | None = None) -> T:
+    """One Bot API call with its failures as typed ChannelErrors (the caller decides)."""
+    try:
+        result = await request
     except TelegramError as exc:
-        raise ChannelError(exc.message) from exc
+        error = _typed(exc)
+        if observe is not None:
+            observe(error.failure.value)
+        raise error from exc
+    if observe is not None:
+        observe("ok")
+    return result
 
 
 class TelegramChannel:
     name = "telegram"
 
-    def __init__(self, bot: Bot, limiter: OutboundLimiter | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        limiter: OutboundLimiter | None = None,
+        observe: OutboundObserver | None = None,
+    ) -> None:
         self.bot = bot
         self.limiter = limiter
+        self.observe = observe
 
     @staticmethod
     def windows(chat_id: int) -> list[Window]:
         chat_window = PER_GROUP if chat_id < 0 else PER_PRIVATE_CHAT
-        return [(PER_BOT, ("telegram", "bot")), (chat_window, ("telegram", "chat", str(chat_id)))]
+        # Narrowest first: a full chat window then costs no slot of the bot-wide one.
+        return [(chat_window, ("telegram", "chat", str(chat_id))), (PER_BOT, ("telegram", "bot"))]
 
     async def _deliver(self, chat_id: int, request: Callable[[], Awaitable[T]]) -> T:
         """One paced call; a 429 with a short retry_after is waited out and tried once more."""
@@ -71,7 +102,7 @@ class TelegramChannel:
             if self.limiter is not None:
                 await self.limiter.acquire(self.windows(chat_id))
             try:
-                return await call(request())
+                return await call(request(), self.observe)
             except ChannelError as exc:
                 wait = exc.retry_after
                 if attempt == 2 or wait is None or wait > MAX_INLINE_WAIT_SECONDS:

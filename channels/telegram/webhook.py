@@ -92,7 +92,11 @@ class TelegramWebhook:
         # The numeric id before the token's colon is public (it is the bot's user id).
         self.bot_id = self.application.bot.token.split(":", 1)[0]
         self._tasks: set[asyncio.Task[None]] = set()
-        self.channel = TelegramChannel(self.application.bot, OutboundLimiter(settings.redis_url))
+        self.channel = TelegramChannel(
+            self.application.bot,
+            OutboundLimiter(settings.redis_url),
+            observe=metrics.outbound_observer(CHANNEL),
+        )
 
     def router(self) -> APIRouter:
         router = APIRouter()

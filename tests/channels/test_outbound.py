@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -37,12 +38,30 @@ async def test_every_window_of_a_call_must_have_room(redis_url: str) -> None:
         await second.acquire([bot_window, (THREE, ("telegram", "chat", "4"))])
 
 
+async def test_replicas_racing_for_the_last_slots_never_take_more_than_the_window(
+    redis_url: str,
+) -> None:
+    # Twenty replicas (own limiter, own connections) ask at the same moment for a window of 3.
+    replicas = [OutboundLimiter(redis_url, max_wait=0) for _ in range(20)]
+    window = [(THREE, ("slack", "T1", "C-race"))]
+
+    async def send(limiter: OutboundLimiter) -> bool:
+        try:
+            await limiter.acquire(window)
+        except ChannelError:
+            return False
+        return True
+
+    admitted = await asyncio.gather(*(send(limiter) for limiter in replicas))
+    assert sum(admitted) == 3
+
+
 def test_telegram_paces_private_chats_and_groups_by_their_own_limits() -> None:
     assert TelegramChannel.windows(42) == [
-        (PER_BOT, ("telegram", "bot")),
         (PER_PRIVATE_CHAT, ("telegram", "chat", "42")),
+        (PER_BOT, ("telegram", "bot")),
     ]
-    assert TelegramChannel.windows(-100200)[1] == (PER_GROUP, ("telegram", "chat", "-100200"))
+    assert TelegramChannel.windows(-100200)[0] == (PER_GROUP, ("telegram", "chat", "-100200"))
     assert str(PER_GROUP) == "20 per 1 minute"
     assert str(PER_BOT) == "30 per 1 second"
 

@@ -9,7 +9,8 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.replies import ApprovalCard, Chart, Reply
-from channels.base import ChannelAddress, ChannelError
+from channels.base import ChannelAddress, ChannelError, Failure
+from channels.outbound import OutboundLimiter
 from channels.slack.channel import SlackChannel
 from tests.channels.slack.conftest import MockSlack
 
@@ -75,5 +76,49 @@ async def test_a_429_is_a_channel_error_with_the_wait(slack: MockSlack) -> None:
 
 async def test_a_revoked_token_is_a_channel_error_naming_it(slack: MockSlack) -> None:
     slack.failures["chat.postMessage"] = web.json_response({"ok": False, "error": "token_revoked"})
-    with pytest.raises(ChannelError, match="gone for us: token_revoked"):
+    with pytest.raises(ChannelError, match="token_revoked") as refused:
         await channel_for(slack).post(ChannelAddress("slack", "T1", "C111"), Reply(text="x"))
+    assert refused.value.failure is Failure.TOKEN_REVOKED
+    assert refused.value.permanent
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [
+        ("channel_not_found", Failure.CHAT_NOT_FOUND),
+        ("is_archived", Failure.CHAT_NOT_FOUND),
+        ("not_in_channel", Failure.BLOCKED),
+        ("invalid_auth", Failure.TOKEN_REVOKED),
+        ("msg_too_long", Failure.REFUSED),
+    ],
+)
+async def test_slack_error_codes_become_failures_a_caller_can_act_on(
+    slack: MockSlack, code: str, failure: Failure
+) -> None:
+    slack.failures["chat.postMessage"] = web.json_response({"ok": False, "error": code})
+    outcomes: list[str] = []
+    channel = channel_for(slack)
+    channel.observe = outcomes.append
+    with pytest.raises(ChannelError) as refused:
+        await channel.post(ChannelAddress("slack", "T1", "C111"), Reply(text="x"))
+    assert refused.value.failure is failure
+    assert outcomes == [failure.value]
+
+
+async def test_messages_to_one_channel_are_paced_and_other_channels_are_not(
+    slack: MockSlack,
+) -> None:
+    channel = channel_for(slack)
+    channel.limiter = OutboundLimiter(None, max_wait=0)
+    outcomes: list[str] = []
+    channel.observe = outcomes.append
+    busy = ChannelAddress("slack", "T1", "C111")
+    await channel.post(busy, Reply(text="1"))
+    await channel.post(busy, Reply(text="2"))
+    with pytest.raises(ChannelError) as paced:
+        await channel.post(busy, Reply(text="3"))  # a third within 2 s: over ~1/s
+    assert paced.value.failure is Failure.RATE_LIMITED
+    assert paced.value.retry_after is not None
+    await channel.post(ChannelAddress("slack", "T1", "C222"), Reply(text="elsewhere"))
+    assert len(slack.of("chat.postMessage")) == 3
+    assert outcomes == ["ok", "ok", "ok"]  # the paced one never reached Slack

@@ -10,7 +10,7 @@ import respx
 from telegram import Bot
 
 from bot.replies import Reply
-from channels.base import ChannelAddress, ChannelError
+from channels.base import ChannelAddress, ChannelError, Failure
 from channels.telegram.channel import TelegramChannel
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
@@ -98,3 +98,29 @@ async def test_an_edit_to_the_same_content_is_not_an_error(api: respx.MockRouter
         expires_at=datetime(2026, 12, 1, tzinfo=UTC),
     )
     await channel().edit_card(CHAT, "7", card)
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "failure"),
+    [
+        (403, "Forbidden: bot was blocked by the user", Failure.BLOCKED),
+        (403, "Forbidden: bot was kicked from the group chat", Failure.BLOCKED),
+        (400, "Bad Request: chat not found", Failure.CHAT_NOT_FOUND),
+        (401, "Unauthorized", Failure.TOKEN_REVOKED),
+        (400, "Bad Request: message text is empty", Failure.REFUSED),
+    ],
+)
+async def test_bot_api_refusals_become_failures_a_caller_can_act_on(
+    api: respx.MockRouter, status: int, description: str, failure: Failure
+) -> None:
+    api.post("/sendMessage").mock(
+        return_value=httpx.Response(
+            status, json={"ok": False, "error_code": status, "description": description}
+        )
+    )
+    outcomes: list[str] = []
+    sender = TelegramChannel(Bot(TOKEN, base_url=f"{API}/bot"), observe=outcomes.append)
+    with pytest.raises(ChannelError) as refused:
+        await sender.post(CHAT, Reply(text="Report"))
+    assert refused.value.failure is failure
+    assert outcomes == [failure.value]
