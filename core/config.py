@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     database_worker_url: str | None = None
     redis_url: str | None = None
     db_echo: bool = False
+    # Where a chat message's work runs after the webhook's ack: in the web process ("inline",
+    # works everywhere), or queued on Redis for `adpilot worker` ("queue", for production).
+    chat_turns: Literal["inline", "queue"] = "inline"
 
     # Secrets
     secret_key: SecretStr | None = None
@@ -193,6 +196,15 @@ class Settings(BaseSettings):
         if not self.redis_url:
             missing.append("ADPILOT_REDIS_URL")
         return missing
+
+    @model_validator(mode="after")
+    def _queue_needs_redis(self) -> Settings:
+        if self.chat_turns == "queue" and not self.redis_url:
+            raise ConfigError(
+                "ADPILOT_CHAT_TURNS=queue needs ADPILOT_REDIS_URL (the worker's queue); "
+                "set it, or use ADPILOT_CHAT_TURNS=inline."
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_incomplete_production(self) -> Settings:

@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        slack = getattr(app.state, "slack", None)
+        if slack is not None:
+            await slack.aclose()
         telegram = getattr(app.state, "telegram", None)
         if telegram is not None and telegram.application.bot._initialized:
             await telegram.application.shutdown()

@@ -1,1 +1,1 @@
-"""worker."""
+"""The worker: arq jobs on Redis, started by `adpilot worker`."""

@@ -26,23 +26,18 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine import Bot as ChatBot
-from bot.replies import Reply
 from channels.base import ChannelAddress, ChatChannel
-from channels.card_updates import decide_on_card, deliver, redraw_if_decided
-from channels.outbound import OutboundLimiter
+from channels.card_updates import decide_on_card, redraw_if_decided
 from channels.slack import SCOPES
-from channels.slack.channel import SlackChannel
-from channels.slack.installations import DatabaseInstallationStore, DatabaseOAuthStateStore
-from channels.slack.render import APPROVE_ACTION, REJECT_ACTION, fallback_text, reply_blocks
+from channels.slack.conversation import COMMAND, MESSAGE, build_conversation
+from channels.slack.installations import DatabaseOAuthStateStore
+from channels.slack.render import APPROVE_ACTION, REJECT_ACTION, fallback_text
+from channels.turns import ChatTurn, InlineTurns, QueuedTurns
 from core.config import Settings
 from core.db import Database
 from core.events.service import first_delivery
-from core.security.crypto import get_cipher
-from core.users.identity import link_by_verified_email
 from web_min.observability import AppMetrics
 from web_min.rate_limit import WEBHOOK_PER_SOURCE, RateLimiter, TooManyRequests
 
@@ -101,22 +96,19 @@ class SlackWebhook:
     ) -> None:
         assert settings.slack_signing_secret is not None
         self.database = database
-        self.chat_bot = chat_bot
+        self._chat_bot = chat_bot
         self.limiter = limiter
         self.metrics = metrics
         self.channels = channels
         signing_secret = settings.slack_signing_secret.get_secret_value()
-        outbound: dict[str, Any] = {
-            "limiter": OutboundLimiter(settings.redis_url),
-            "observe": metrics.outbound_observer(CHANNEL),
-        }
-        self.installations: DatabaseInstallationStore | None = None
-        if settings.slack_bot_token is not None:
-            token = settings.slack_bot_token.get_secret_value()
-            client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-            self.channel = SlackChannel(client, **outbound)
+        self.conversation = build_conversation(
+            settings, database, chat_bot, observe=metrics.outbound_observer(CHANNEL)
+        )
+        self.channel = self.conversation.channel
+        self.installations = self.conversation.installations
+        client = self.channel.client
+        if self.installations is None:
             self.bolt = AsyncApp(
-                token=token,
                 signing_secret=signing_secret,
                 client=client,
                 raise_error_for_unhandled_request=False,
@@ -124,8 +116,6 @@ class SlackWebhook:
         else:
             assert settings.slack_client_id is not None
             assert settings.slack_client_secret is not None
-            client = AsyncWebClient(base_url=settings.slack_api_url)
-            self.installations = DatabaseInstallationStore(database, get_cipher(settings))
             oauth = AsyncOAuthSettings(
                 client_id=settings.slack_client_id,
                 client_secret=settings.slack_client_secret.get_secret_value(),
@@ -136,7 +126,6 @@ class SlackWebhook:
                 state_store=DatabaseOAuthStateStore(database),
                 logger=_QUIET_OAUTH_LOG,
             )
-            self.channel = SlackChannel(client, tokens=self.installations.bot_token, **outbound)
             self.bolt = AsyncApp(
                 signing_secret=signing_secret,
                 client=client,
@@ -146,6 +135,11 @@ class SlackWebhook:
             )
             # app_uninstalled / tokens_revoked: forget the workspace's token at once.
             self.bolt.enable_token_revocation_listeners()
+        self.turns: InlineTurns | QueuedTurns = (
+            QueuedTurns(settings.redis_url)
+            if settings.chat_turns == "queue" and settings.redis_url
+            else InlineTurns(self.conversation.run)
+        )
         self.bolt.middleware(self._deduplicate)
         self.bolt.command("/adpilot")(self._on_command)
         self.bolt.event("app_mention")(self._on_mention)
@@ -200,116 +194,77 @@ class SlackWebhook:
             return False
         return True
 
-    async def _turn(
-        self, *, team: str, user: str, conversation: str, text: str, client: AsyncWebClient
-    ) -> tuple[Reply, Any]:
-        context = await self.chat_bot.identify(
-            channel=CHANNEL, workspace=team, external_user_id=user, conversation_id=conversation
-        )
-        if context is None and await self._link_by_email(team, user, client):
-            context = await self.chat_bot.identify(
-                channel=CHANNEL, workspace=team, external_user_id=user, conversation_id=conversation
-            )
-        if context is None:
-            reply = await self.chat_bot.handle_unlinked(
-                channel=CHANNEL, workspace=team, external_user_id=user, text=text
-            )
-            return reply, None
-        return await self.chat_bot.handle_text(context, text), context.org_id
+    @property
+    def chat_bot(self) -> ChatBot:
+        return self._chat_bot
 
-    async def _link_by_email(self, team: str, user: str, client: AsyncWebClient) -> bool:
-        """An unlinked person whose Slack email is confirmed, in a workspace their org trusts."""
-        try:
-            info = await client.users_info(user=user)
-        except (SlackApiError, SlackClientError) as exc:
-            # No users:read.email scope, or Slack down: the link code still works.
-            log.info("slack email linking skipped: %s", type(exc).__name__)
-            return False
-        profile_user = info.get("user") or {}
-        email = (profile_user.get("profile") or {}).get("email")
-        if (
-            not isinstance(email, str)
-            or profile_user.get("is_email_confirmed") is not True
-            or profile_user.get("deleted")
-            or profile_user.get("is_bot")
-            or str(profile_user.get("team_id") or team) != team
-        ):
-            return False
-        async with self.database.system() as session:
-            speaker = await link_by_verified_email(
-                session=session,
-                channel=CHANNEL,
-                workspace=team,
-                external_user_id=user,
-                email=email,
-                display_name=(profile_user.get("profile") or {}).get("display_name") or None,
-            )
-        return speaker is not None
+    @chat_bot.setter
+    def chat_bot(self, chat_bot: ChatBot) -> None:
+        self._chat_bot = chat_bot
+        self.conversation.chat_bot = chat_bot
 
-    async def _deliver(
-        self, address: ChannelAddress, reply: Reply, org_id: uuid.UUID | None
-    ) -> None:
-        await deliver(
-            database=self.database,
-            channel=self.channel,
-            org_id=org_id,
-            address=address,
-            reply=reply,
-        )
+    async def aclose(self) -> None:
+        """Shutdown: finish the turns this process runs, close the queue's connections."""
+        await self.turns.drain()
+        if isinstance(self.turns, QueuedTurns):
+            await self.turns.close()
 
     async def _on_command(
-        self,
-        ack: Callable[..., Awaitable[None]],
-        command: dict[str, Any],
-        respond: Any,
-        client: AsyncWebClient,
+        self, ack: Callable[..., Awaitable[None]], command: dict[str, Any]
     ) -> None:
-        await ack()  # within Slack's 3 seconds, before any work
         team, user = str(command.get("team_id", "")), str(command.get("user_id", ""))
         if not await self._allowed(team, user):
-            await respond(text="Too many messages at once; try again in a minute.")
+            await ack(text="Too many messages at once; try again in a minute.")
             return
-        channel_id = str(command.get("channel_id", ""))
-        reply, org_id = await self._turn(
-            team=team,
-            user=user,
-            conversation=channel_id,
-            text=str(command.get("text", "")),
-            client=client,
+        turn = ChatTurn(
+            channel=CHANNEL,
+            kind=COMMAND,
+            key=str(command.get("trigger_id") or uuid.uuid4()),
+            fields={
+                "team": team,
+                "user": user,
+                "channel_id": str(command.get("channel_id", "")),
+                "text": str(command.get("text", "")),
+                "response_url": str(command.get("response_url", "")),
+            },
         )
-        if reply.card is not None and org_id is not None:
-            # Cards go to the channel as a real message, so every copy can be redrawn.
-            await self._deliver(ChannelAddress(CHANNEL, team, channel_id), reply, org_id)
+        try:
+            # Queued before the ack, so an ack always means the command will be answered.
+            await self.turns.submit(turn)
+        except Exception:  # Redis down: say so now rather than acking into silence
+            log.exception("slack command could not be queued")
+            await ack(text="AdPilot cannot take commands right now; try again in a minute.")
             return
-        await respond(text=fallback_text(reply), blocks=reply_blocks(reply))
+        await ack()
 
-    async def _answer_in_thread(
-        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
+    async def _answer_in_thread(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("subtype") or event.get("bot_id"):
             return  # edits, joins, other bots and our own messages
         team = str(body.get("team_id", ""))
         user, channel_id = str(event.get("user", "")), str(event.get("channel", ""))
         if not user or not await self._allowed(team, user):
             return
-        text = _MENTION.sub("", str(event.get("text", "")))
-        thread = str(event.get("thread_ts") or event.get("ts") or "")
-        reply, org_id = await self._turn(
-            team=team, user=user, conversation=channel_id, text=text, client=client
+        await self.turns.submit(
+            ChatTurn(
+                channel=CHANNEL,
+                kind=MESSAGE,
+                key=str(body.get("event_id") or uuid.uuid4()),
+                fields={
+                    "team": team,
+                    "user": user,
+                    "channel_id": channel_id,
+                    "text": _MENTION.sub("", str(event.get("text", ""))),
+                    "thread": str(event.get("thread_ts") or event.get("ts") or ""),
+                },
+            )
         )
-        address = ChannelAddress(CHANNEL, team, f"{channel_id}:{thread}" if thread else channel_id)
-        await self._deliver(address, reply, org_id)
 
-    async def _on_mention(
-        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await self._answer_in_thread(event, body, client)
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        await self._answer_in_thread(event, body)
 
-    async def _on_direct_message(
-        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
+    async def _on_direct_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("channel_type") == "im":
-            await self._answer_in_thread(event, body, client)
+            await self._answer_in_thread(event, body)
 
     @staticmethod
     async def _whisper(respond: Any, text: str) -> None:

@@ -1,0 +1,74 @@
+"""arq's WorkerSettings for `adpilot worker`: the job functions and their shared resources.
+
+The worker builds its own Database, platform registry and Bot at start-up (the same
+composition as the web app), and one turn handler per configured chat channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import func
+from arq.connections import RedisSettings
+
+from adapters.registry import build_registry
+from bot.engine import Bot
+from channels.catalog import channel_ready
+from channels.turns import JOB_NAME, JOB_TIMEOUT_SECONDS, TurnHandler, dump_job, load_job
+from core.config import Settings, get_settings
+from core.db import Database
+from worker.chat_turns import MAX_TRIES, chat_turn
+
+log = logging.getLogger(__name__)
+
+HEALTH_CHECK_KEY = "adpilot:worker:health-check"
+
+
+def turn_handlers(settings: Settings, database: Database, chat_bot: Bot) -> dict[str, TurnHandler]:
+    """The channels whose turns this worker can run (imported only when configured)."""
+    handlers: dict[str, TurnHandler] = {}
+    if channel_ready(settings, "slack"):
+        from channels.slack.conversation import build_conversation
+
+        handlers["slack"] = build_conversation(settings, database, chat_bot).run
+    return handlers
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx.get("settings") or get_settings()
+    database = Database(settings)
+    registry = build_registry(settings, database, simulate_unconfigured=not settings.is_production)
+    ctx["settings"] = settings
+    ctx["database"] = database
+    ctx["turn_handlers"] = turn_handlers(
+        settings, database, Bot(database=database, registry=registry, settings=settings)
+    )
+    log.info("worker ready; chat turns for: %s", ", ".join(ctx["turn_handlers"]) or "none")
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    database: Database | None = ctx.get("database")
+    if database is not None:
+        await database.dispose()
+
+
+class WorkerSettings:
+    functions = (func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),)
+    on_startup = startup
+    on_shutdown = shutdown
+    job_serializer = staticmethod(dump_job)
+    job_deserializer = staticmethod(load_job)
+    # A re-enqueued message id is refused while its result is kept: one answer per message.
+    keep_result = 3600
+    max_jobs = 20
+    # Chat replies wait on this; 0.1 s keeps them prompt without a busy loop.
+    poll_delay = 0.1
+    health_check_key = HEALTH_CHECK_KEY
+    health_check_interval = 30
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if not settings.redis_url:
+        raise RuntimeError("the worker needs ADPILOT_REDIS_URL")
+    return RedisSettings.from_dsn(settings.redis_url)
