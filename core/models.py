@@ -7,6 +7,7 @@ from core.base import Base
 from core.billing.models import AIUsage
 from core.campaigns.models import Campaign, CampaignStatus
 from core.conversations.models import Conversation
+from core.deliveries.models import OutboundMessage
 from core.events.models import DeadLetterJob, ProcessedEvent, SlackInstallation
 from core.metrics.models import CampaignMetric
 from core.notify.models import Destination, Notification
@@ -36,6 +37,7 @@ TENANT_TABLES: dict[str, str] = {
     "dead_letter_jobs": "org_id",
     "slack_installations": "org_id",
     "card_messages": "org_id",
+    "outbound_messages": "org_id",
 }
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "Notification",
     "OAuthState",
     "Organization",
+    "OutboundMessage",
     "PendingAction",
     "PlanTier",
     "ProcessedEvent",
