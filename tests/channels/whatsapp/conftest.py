@@ -80,6 +80,9 @@ class GraphApi:
 
     router: respx.MockRouter
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # Answers (or transport errors) to give before the next successful send, in order.
+    refusals: list[httpx.Response | Exception] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     uploads: list[httpx.Request] = field(default_factory=list)
 
@@ -119,6 +122,12 @@ def graph() -> Iterator[GraphApi]:
             assert request.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
             message = json.loads(request.content)
             assert message["messaging_product"] == "whatsapp"
+            if api.refusals:
+                api.refused.append(message)
+                refusal = api.refusals.pop(0)
+                if isinstance(refusal, Exception):
+                    raise refusal
+                return refusal
             api.sent.append(message)
             new_id = wamid()
             api.ids.append(new_id)
