@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.engine import Bot, TurnContext
+from bot.engine import LINK_HELP, Bot, TurnContext
 from bot.replies import Reply
 from channels.base import ChannelAddress, ChatChannel
 from channels.card_updates import decide_on_card, deliver, refresh_copies
@@ -177,8 +177,10 @@ class InboundHandler:
                 text=text,
                 display_name=display_name,
             )
-            linked = await self._identify(number)
-            if linked is not None:  # `link CODE` just now: this message opened the window
+            # `link CODE` may have linked the number just now: then this message opened the
+            # window. (The linking help itself means nobody was linked: no second lookup.)
+            linked = None if reply.text == LINK_HELP else await self._identify(number)
+            if linked is not None:
                 await self._note_inbound(linked.org_id, number, timestamp)
             await deliver(
                 database=self.database,

@@ -332,3 +332,10 @@ async def test_a_chart_is_uploaded_as_media_then_sent_as_an_image(
     [image] = graph.sent
     assert image["type"] == "image"
     assert image["image"] == {"id": "1037543291543636", "caption": "Spend by day"}
+
+
+def test_pacing_windows_name_the_person_by_a_digest_not_their_number(setup: Setup) -> None:
+    windows = setup.channel.windows(ADMIN_WA)
+    keys = [part for _, identifiers in windows for part in identifiers]
+    assert ADMIN_WA not in "".join(keys)
+    assert PHONE_NUMBER_ID in keys  # the business number's own window: 80 messages/s
