@@ -70,7 +70,8 @@ async def deliver(
                 database=database, channel=channel, org_id=org_id, address=address, reply=reply
             )
     except ChannelError as exc:
-        log.warning("%s reply in %s failed: %s", channel.name, address.conversation_id, exc)
+        # No conversation id: on WhatsApp and Signal it is the person's phone number.
+        log.warning("%s reply failed: %s", channel.name, exc)
 
 
 NOT_OUR_CARD = "This card is not one of your organization's."

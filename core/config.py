@@ -138,7 +138,8 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
     whatsapp_verify_token: SecretStr | None = None
-    whatsapp_api_url: str = "https://graph.facebook.com"
+    # The Graph API with its version pinned: Meta changes shapes between versions.
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0/"
     signal_api_url: str | None = None
     signal_number: str | None = None
 

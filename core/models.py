@@ -7,6 +7,7 @@ from core.base import Base
 from core.billing.models import AIUsage
 from core.campaigns.models import Campaign, CampaignStatus
 from core.conversations.models import Conversation
+from core.deliveries.models import OutboundMessage
 from core.events.models import DeadLetterJob, ProcessedEvent, SlackInstallation, SlackOAuthState
 from core.metrics.models import CampaignMetric
 from core.notify.models import Destination, Notification
@@ -35,6 +36,7 @@ TENANT_TABLES: dict[str, str] = {
     "ai_usage": "org_id",
     "dead_letter_jobs": "org_id",
     "card_messages": "org_id",
+    "outbound_messages": "org_id",
 }
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "Notification",
     "OAuthState",
     "Organization",
+    "OutboundMessage",
     "PendingAction",
     "PlanTier",
     "ProcessedEvent",

@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telegram = getattr(app.state, "telegram", None)
         if telegram is not None and telegram.application.bot._initialized:
             await telegram.application.shutdown()
+        whatsapp = getattr(app.state, "whatsapp", None)
+        if whatsapp is not None:
+            await whatsapp.aclose(SHUTDOWN_GRACE_SECONDS)  # acked notifications finish first
         await database.dispose()
 
     app = FastAPI(
@@ -105,13 +108,19 @@ def _webhook_classes() -> dict[str, Callable[..., ChannelWebhook]]:
 
         return SlackWebhook(**deps)
 
-    return {"telegram": telegram, "slack": slack}
+    def whatsapp(**deps: Any) -> ChannelWebhook:
+        from channels.whatsapp.webhook import WhatsAppWebhook
+
+        return WhatsAppWebhook(**deps)
+
+    return {"telegram": telegram, "slack": slack, "whatsapp": whatsapp}
 
 
 def mount_channels(app: FastAPI, settings: Settings) -> None:
     """Each configured chat channel's routes; `app.state.channels` maps names to ChatChannels.
 
-    A channel's webhook object also stays on `app.state.<name>` (shutdown drains Telegram's).
+    A channel's webhook object also stays on `app.state.<name>` (shutdown closes Telegram's and
+    drains WhatsApp's).
     """
     channels: dict[str, ChatChannel] = {}
     app.state.channels = channels

@@ -218,3 +218,52 @@ async def set_email_link_team(
         after={EMAIL_LINK_TEAMS_SETTING: teams},
     )
     return teams
+
+
+@dataclass(frozen=True)
+class KnownContact:
+    """A linked chat account as a recipient: its org, and when it last wrote to us."""
+
+    org_id: uuid.UUID
+    last_inbound_at: datetime | None
+
+
+async def known_contact(
+    *, session: AsyncSession, channel: str, workspace: str, external_user_id: str
+) -> KnownContact | None:
+    """The org and last inbound time of a linked chat account (worker session: before the
+    org is known); None for an account nobody linked."""
+    row = (
+        await session.execute(
+            select(ChannelIdentity.org_id, ChannelIdentity.last_inbound_at).where(
+                ChannelIdentity.channel == channel,
+                ChannelIdentity.workspace == workspace,
+                ChannelIdentity.external_user_id == external_user_id,
+            )
+        )
+    ).one_or_none()
+    return None if row is None else KnownContact(row.org_id, row.last_inbound_at)
+
+
+async def note_inbound(
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    channel: str,
+    workspace: str,
+    external_user_id: str,
+    at: datetime,
+) -> None:
+    """Remember that the account wrote at `at`; an older time (a late redelivery) changes
+    nothing, so the mark never moves back."""
+    await session.execute(
+        update(ChannelIdentity)
+        .where(
+            ChannelIdentity.org_id == org_id,
+            ChannelIdentity.channel == channel,
+            ChannelIdentity.workspace == workspace,
+            ChannelIdentity.external_user_id == external_user_id,
+            (ChannelIdentity.last_inbound_at.is_(None)) | (ChannelIdentity.last_inbound_at < at),
+        )
+        .values(last_inbound_at=at)
+    )

@@ -50,6 +50,9 @@ class ChannelIdentity(UUIDPk, Timestamped, Base):
     workspace: Mapped[str] = mapped_column(String(128), default="")
     external_user_id: Mapped[str] = mapped_column(String(128))
     display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # When this person last wrote to us on the channel: WhatsApp only lets free-form messages
+    # through within 24 hours of it (outside, a pre-approved template has to go instead).
+    last_inbound_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class LinkCode(UUIDPk, Timestamped, Base):

@@ -53,15 +53,6 @@ def test_malformed_values_are_down_and_never_echoed(monkeypatch: pytest.MonkeyPa
     ("name", "env"),
     [
         (
-            "whatsapp",
-            {
-                "ADPILOT_WHATSAPP_ACCESS_TOKEN": "EAAG-token",
-                "ADPILOT_WHATSAPP_APP_SECRET": "app-secret",
-                "ADPILOT_WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-                "ADPILOT_WHATSAPP_VERIFY_TOKEN": "verify-me",
-            },
-        ),
-        (
             "signal",
             {
                 "ADPILOT_SIGNAL_API_URL": "http://127.0.0.1:8080",
@@ -103,6 +94,19 @@ def test_telegram_with_valid_settings_is_ok_now_that_its_channel_exists(
     assert channel_status(spec("telegram"), settings).state == "ok"
 
 
+def test_whatsapp_with_valid_settings_is_ok_now_that_its_channel_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_WHATSAPP_ACCESS_TOKEN="EAAG-token",
+        ADPILOT_WHATSAPP_APP_SECRET="app-secret",
+        ADPILOT_WHATSAPP_PHONE_NUMBER_ID="106540352242922",
+        ADPILOT_WHATSAPP_VERIFY_TOKEN="verify-me",
+    )
+    assert channel_status(spec("whatsapp"), settings).state == "ok"
+
+
 def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_with(
         monkeypatch,
@@ -121,6 +125,7 @@ def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) 
         ("tests.channels.stub_channels.absent", False),
         ("channels.slack", True),
         ("channels.telegram", True),
+        ("channels.whatsapp", True),
     ],
 )
 def test_has_code_needs_a_module_that_declares_itself_ready(module: str, expected: bool) -> None:

@@ -113,3 +113,27 @@ async def test_inactive_users_are_not_resolved(session: AsyncSession) -> None:
         )
         is None
     )
+
+
+async def test_the_last_inbound_time_only_moves_forward(session: AsyncSession) -> None:
+    organization = await factories.org(session)
+    dana = await factories.user(session, organization)
+    code = await identity.create_link_code(session=session, org_id=organization.id, user_id=dana.id)
+    await identity.redeem_link_code(
+        session=session, code=code, channel="whatsapp", workspace="", external_user_id="+1650555"
+    )
+    where = {"channel": "whatsapp", "workspace": "", "external_user_id": "+1650555"}
+    contact = await identity.known_contact(session=session, **where)
+    assert contact is not None
+    assert (contact.org_id, contact.last_inbound_at) == (organization.id, None)
+    now = utcnow().replace(microsecond=0)
+    await identity.note_inbound(session=session, org_id=organization.id, at=now, **where)
+    # A late redelivery of an older message does not move the mark back.
+    older = now - timedelta(hours=3)
+    await identity.note_inbound(session=session, org_id=organization.id, at=older, **where)
+    session.expire_all()
+    contact = await identity.known_contact(session=session, **where)
+    assert contact is not None
+    assert contact.last_inbound_at == now
+    nobody = {**where, "external_user_id": "+1999"}
+    assert await identity.known_contact(session=session, **nobody) is None
