@@ -135,6 +135,11 @@ class MockSignalApi:
                 lambda: self.connections >= connections and bool(self._sockets)
             )
 
+    async def wait_for_sends(self, count: int) -> None:
+        """Until this many messages were sent through /v2/send."""
+        async with asyncio.timeout(GIVE_UP_SECONDS), self._changed:
+            await self._changed.wait_for(lambda: len(self.sent) >= count)
+
     async def wait_disconnected(self) -> None:
         async with asyncio.timeout(GIVE_UP_SECONDS), self._changed:
             await self._changed.wait_for(lambda: not self._sockets)
@@ -197,6 +202,7 @@ class MockSignalApi:
             return web.json_response(failure.body, status=failure.status, headers=failure.headers)
         stamp = str(next(self._timestamps))
         self.stamps.append(stamp)
+        await self._notify()
         answer: dict[str, Any] = {"timestamp": stamp}
         return web.json_response([answer] if self.list_responses else answer, status=201)
 
