@@ -11,6 +11,7 @@ import base64
 import hashlib
 import itertools
 import json
+import uuid as uuid_module
 from typing import Any
 
 BOT = "+4915100000001"
@@ -25,6 +26,11 @@ UUIDS = {
 }
 NAMES = {ADMIN: "Avery", MANAGER: "Morgan", STRANGER: "Sam", BOT: "AdPilot"}
 _timestamps = itertools.count(1_700_000_000_000, 1000)
+
+
+def account_uuid(number: str) -> str:
+    """A stable ACI for a number the table above does not name (each account has its own)."""
+    return str(uuid_module.uuid5(uuid_module.NAMESPACE_URL, f"signal:{number}"))
 
 
 def next_timestamp() -> int:
@@ -45,7 +51,7 @@ def _envelope(source: str | None, timestamp: int, *, uuid: str | None = None) ->
     return {
         "source": source or uuid,
         "sourceNumber": source,
-        "sourceUuid": uuid or UUIDS.get(source or "", "d4e5f6a7-4444-4ddd-8eee-456789abcdef"),
+        "sourceUuid": uuid or UUIDS.get(source or "") or account_uuid(source or ""),
         "sourceName": NAMES.get(source or "", "Someone"),
         "sourceDevice": 1,
         "timestamp": timestamp,
