@@ -69,6 +69,11 @@ async def _audit_failure(deps: BotDeps, tool: str, arguments: dict[str, Any]) ->
         log.exception("could not audit the failed call of %s", tool)
 
 
+# audit_logs.resource_id is String(64); a Signal group id (`group.` + 88 base64 characters) is
+# longer, and PostgreSQL refuses the row (and with it the turn) rather than cutting it.
+_RESOURCE_ID_CHARS = 64
+
+
 async def _audit(
     session: AsyncSession, deps: BotDeps, tool: str, arguments: dict[str, Any], *, outcome: str
 ) -> None:
@@ -77,7 +82,7 @@ async def _audit(
         actor=deps.actor,
         action=f"bot.tool.{tool}",
         resource_type="bot_tool",
-        resource_id=deps.conversation_id[:200] or None,
+        resource_id=deps.conversation_id[:_RESOURCE_ID_CHARS] or None,
         after={"arguments": _jsonable(arguments), "outcome": outcome},
     )
 

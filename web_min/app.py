@@ -53,7 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for receiver in app.state.receivers.values():
+            await receiver.start()
         yield
+        for receiver in app.state.receivers.values():
+            await receiver.stop()
         slack = getattr(app.state, "slack", None)
         if slack is not None:
             await slack.aclose()
@@ -81,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     mount_channels(app, settings)
+    add_receivers(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
@@ -138,6 +143,41 @@ def mount_channels(app: FastAPI, settings: Settings) -> None:
         channels[name] = webhook.channel
         setattr(app.state, name, webhook)
         app.include_router(webhook.router())
+
+
+class ChannelReceiver(Protocol):
+    """A channel that holds a connection open to its platform instead of taking webhooks."""
+
+    @property
+    def channel(self) -> ChatChannel: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def add_receivers(app: FastAPI, settings: Settings) -> None:
+    """Channels that receive over a connection of their own (Signal's websocket): built here,
+    started and stopped by the lifespan, reported by /readyz (`app.state.receivers`)."""
+    receivers: dict[str, ChannelReceiver] = {}
+    app.state.receivers = receivers
+    if channel_ready(settings, "signal"):
+        from channels.signal_messenger.app import SignalMessenger
+
+        messenger = SignalMessenger(
+            settings=settings,
+            database=app.state.database,
+            chat_bot=app.state.bot,
+            limiter=app.state.limiter,
+            metrics=app.state.metrics,
+            channels=app.state.channels,
+        )
+        receivers["signal"] = messenger
+        app.state.channels["signal"] = messenger.channel
+        app.state.signal = messenger
 
 
 def app_factory() -> FastAPI:

@@ -49,9 +49,22 @@ async def _redis_ready(redis_url: str | None) -> str | None:
     return None
 
 
+def _receivers(request: Request) -> dict[str, str]:
+    receivers = getattr(request.app.state, "receivers", {})
+    return {
+        name: "connected" if receiver.connected else "disconnected"
+        for name, receiver in receivers.items()
+    }
+
+
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Database and (when configured) Redis answer; 503 naming what is down."""
+    """Database and (when configured) Redis answer; 503 naming what is down.
+
+    A channel's receive connection (Signal's websocket) is reported, never a 503: a
+    third-party container that flaps must not take the API out of its load balancer, and
+    the receiver reconnects by itself (docs/decisions.md).
+    """
     database: Database = request.app.state.database
     problems = [
         problem
@@ -60,9 +73,13 @@ async def readyz(request: Request) -> JSONResponse:
         )
         if problem is not None
     ]
-    if problems:
-        return JSONResponse({"status": "unavailable", "down": problems}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    body: dict[str, object] = (
+        {"status": "unavailable", "down": problems} if problems else {"status": "ready"}
+    )
+    receivers = _receivers(request)
+    if receivers:
+        body["receivers"] = receivers
+    return JSONResponse(body, status_code=503 if problems else 200)
 
 
 @router.get("/metrics")

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one HTTP app: requests by route template, webhooks, outbound calls.
+"""Prometheus metrics of one HTTP app: requests by route, webhooks, outbound calls, receivers.
 
 Each app owns its CollectorRegistry, so two apps in one process (tests, a worker next to the
 API) never share or double-register series.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Request latency buckets in seconds: webhook acks live in the low milliseconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -45,6 +45,19 @@ class AppMetrics:
             "adpilot_outbound_calls_total",
             "Outbound chat API calls by channel and status.",
             ("channel", "status"),
+            registry=self.registry,
+        )
+        # Channels that hold a connection open to their platform (Signal's receive socket).
+        self.channel_reconnects = Counter(
+            "adpilot_channel_reconnects_total",
+            "Reconnection attempts of a chat channel's receive connection, by channel.",
+            ("channel",),
+            registry=self.registry,
+        )
+        self.channel_connected = Gauge(
+            "adpilot_channel_connected",
+            "1 while a chat channel's receive connection is up, 0 while it is down.",
+            ("channel",),
             registry=self.registry,
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,6 +93,43 @@ async def find_shown(
             same_conversation,
             CardMessage.message_id == message_id,
         )
+    )
+    return await session.scalar(query)
+
+
+async def find_copy_by_code(
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    short_code: str,
+    channel: str,
+    workspace: str,
+    conversation_id: str,
+) -> CardMessage | None:
+    """A recorded message showing the org's card with this code; the one in the given
+    conversation when there is one. None when the org never showed such a card anywhere.
+
+    For channels without buttons (Signal), where a typed code stands in for the tap.
+    """
+    here = case(
+        (
+            (CardMessage.channel == channel)
+            & (CardMessage.workspace == workspace)
+            & (CardMessage.conversation_id == conversation_id),
+            0,
+        ),
+        else_=1,
+    )
+    query = (
+        select(CardMessage)
+        .join(PendingAction, PendingAction.id == CardMessage.action_id)
+        .where(
+            CardMessage.org_id == org_id,
+            PendingAction.org_id == org_id,
+            PendingAction.short_code == short_code,
+        )
+        .order_by(here, CardMessage.created_at, CardMessage.id)
+        .limit(1)
     )
     return await session.scalar(query)
 

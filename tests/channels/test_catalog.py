@@ -49,26 +49,21 @@ def test_malformed_values_are_down_and_never_echoed(monkeypatch: pytest.MonkeyPa
     assert "not-a-token-secret-value" not in status.detail
 
 
-@pytest.mark.parametrize(
-    ("name", "env"),
-    [
-        (
-            "signal",
-            {
-                "ADPILOT_SIGNAL_API_URL": "http://127.0.0.1:8080",
-                "ADPILOT_SIGNAL_NUMBER": "+4915112345678",
-            },
-        ),
-    ],
-)
 def test_valid_settings_without_channel_code_are_not_reported_ok(
-    monkeypatch: pytest.MonkeyPatch, name: str, env: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = settings_with(monkeypatch, **env)
-    status = channel_status(spec(name), settings)
+    # Every channel has its code now; a build without one (a module that is absent) still
+    # must not be reported ok.
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_SIGNAL_API_URL="http://127.0.0.1:8080",
+        ADPILOT_SIGNAL_NUMBER="+4915112345678",
+    )
+    unbuilt = dataclasses.replace(spec("signal"), module="channels.not_in_this_build")
+    status = channel_status(unbuilt, settings)
     assert status.state == "down"
     assert status.detail == (
-        f"settings are complete, but this version of AdPilot has no {name} channel yet"
+        "settings are complete, but this version of AdPilot has no signal channel yet"
     )
 
 
@@ -107,6 +102,46 @@ def test_whatsapp_with_valid_settings_is_ok_now_that_its_channel_exists(
     assert channel_status(spec("whatsapp"), settings).state == "ok"
 
 
+def test_signal_with_valid_settings_is_ok_now_that_its_channel_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_SIGNAL_API_URL="http://signal-cli:8080",
+        ADPILOT_SIGNAL_NUMBER="+4915112345678",
+    )
+    assert channel_status(spec("signal"), settings).state == "ok"
+
+
+@pytest.mark.parametrize(
+    ("env", "detail"),
+    [
+        ({"ADPILOT_SIGNAL_NUMBER": "+4915112345678"}, "also set ADPILOT_SIGNAL_API_URL"),
+        ({"ADPILOT_SIGNAL_API_URL": "http://signal-cli:8080"}, "also set ADPILOT_SIGNAL_NUMBER"),
+    ],
+)
+def test_signal_with_one_of_its_two_settings_names_the_other(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], detail: str
+) -> None:
+    status = channel_status(spec("signal"), settings_with(monkeypatch, **env))
+    assert (status.state, status.detail) == ("missing", detail)
+
+
+def test_a_signal_number_not_in_e164_or_a_url_without_scheme_is_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_with(
+        monkeypatch,
+        ADPILOT_SIGNAL_API_URL="signal-cli:8080",
+        ADPILOT_SIGNAL_NUMBER="015112345678",
+    )
+    status = channel_status(spec("signal"), settings)
+    assert status.state == "down"
+    assert "ADPILOT_SIGNAL_API_URL is not the signal-cli-rest-api base URL" in status.detail
+    assert "ADPILOT_SIGNAL_NUMBER is not the bot's number in E.164" in status.detail
+    assert "015112345678" not in status.detail
+
+
 def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_with(
         monkeypatch,
@@ -126,6 +161,7 @@ def test_valid_settings_with_ready_code_are_ok(monkeypatch: pytest.MonkeyPatch) 
         ("channels.slack", True),
         ("channels.telegram", True),
         ("channels.whatsapp", True),
+        ("channels.signal_messenger", True),
     ],
 )
 def test_has_code_needs_a_module_that_declares_itself_ready(module: str, expected: bool) -> None:

@@ -181,6 +181,31 @@ def test_doctor_reports_each_channel_truthfully(tmp_path: Path) -> None:
     assert "AAHdqTcv" not in result.stdout
 
 
+def test_doctor_says_signal_is_off_without_its_settings_and_ok_with_them(tmp_path: Path) -> None:
+    env = {"ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db"}
+    adpilot("migrate", env=env)
+
+    def signal_row(extra: dict[str, str]) -> str:
+        result = adpilot("doctor", env={**env, **extra})
+        assert result.returncode == 0, result.stdout + result.stderr
+        rows = {
+            line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line
+        }
+        return " ".join(rows["channel: signal"].split())
+
+    off = signal_row({})
+    assert "off" in off
+    assert "not configured" in off
+    on = signal_row(
+        {
+            "ADPILOT_SIGNAL_API_URL": "http://signal-cli:8080",
+            "ADPILOT_SIGNAL_NUMBER": "+4915112345678",
+        }
+    )
+    assert "ok" in on
+    assert "settings complete and valid" in on
+
+
 @pytest.mark.postgres
 def test_doctor_and_chat_stop_when_the_database_holds_another_binding_key(pg_url: str) -> None:
     """A new ADPILOT_SECRET_KEY without `adpilot migrate`: tenant queries would see nothing."""

@@ -56,3 +56,48 @@ def test_serve_answers_health_readiness_and_metrics(tmp_path: Path) -> None:
         out, err = server.communicate(timeout=30)
     assert "Traceback" not in err
     assert f"AdPilot serving on http://127.0.0.1:{port}" in out
+
+
+async def test_serve_starts_the_signal_receiver_and_stops_it_on_shutdown(tmp_path: Path) -> None:
+    """With Signal configured, the real command connects to the API's receive socket, answers
+    a message through /v2/send, reports the socket in /readyz and closes it on SIGINT."""
+    import asyncio
+
+    from bot.engine import LINK_HELP
+    from tests.channels.signal_messenger import payloads as p
+    from tests.channels.signal_messenger.mock_api import MockSignalApi
+
+    api = MockSignalApi(p.BOT)
+    await api.start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        "ADPILOT_SIGNAL_API_URL": api.url,
+        "ADPILOT_SIGNAL_NUMBER": p.BOT,
+    }
+    server = await asyncio.create_subprocess_exec(
+        ADPILOT,
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await api.wait_for(connections=1)
+        await api.push(p.data_message(p.STRANGER, "campaigns"))
+        await api.wait_for_sends(1)
+        async with httpx.AsyncClient() as http:
+            ready = await http.get(f"http://127.0.0.1:{port}/readyz")
+        assert ready.json() == {"status": "ready", "receivers": {"signal": "connected"}}
+        assert api.texts_to(p.STRANGER) == [LINK_HELP]
+    finally:
+        server.send_signal(signal.SIGINT)
+        async with asyncio.timeout(30):
+            out, err = (part.decode() for part in await server.communicate())
+        await api.stop()
+    assert "Traceback" not in err
+    assert p.STRANGER not in out + err  # no phone number in any log line
+    assert api.connections == 1

@@ -96,3 +96,54 @@ async def test_a_card_says_whether_approving_lets_the_campaign_spend_more(
         False,
         True,
     ]
+
+
+async def test_a_code_finds_the_copy_in_the_chat_it_was_typed_in_first(
+    session: AsyncSession, world: World
+) -> None:
+    card = await propose_card(session, world, None, kind="pause_campaign")
+    await _show(session, world, card.id, "telegram", "42")
+    on_signal = await cards.record_shown(
+        session=session,
+        org_id=world.org.id,
+        action_id=card.id,
+        channel="signal",
+        workspace="",
+        conversation_id="+4915111111111",
+        message_id="1700000000123",
+    )
+
+    async def find(conversation: str, code: str = card.short_code) -> CardMessage | None:
+        return await cards.find_copy_by_code(
+            session=session,
+            org_id=world.org.id,
+            short_code=code,
+            channel="signal",
+            workspace="",
+            conversation_id=conversation,
+        )
+
+    here = await find("+4915111111111")
+    assert here is not None
+    assert here.id == on_signal.id
+    elsewhere = await find("+4915122222222")  # typed in another chat: the oldest copy
+    assert elsewhere is not None
+    assert (elsewhere.channel, elsewhere.message_id) == ("telegram", "42")
+    assert await find("+4915111111111", code="ZZZZ") is None
+
+
+async def test_a_code_finds_no_copy_of_another_orgs_card(
+    session: AsyncSession, world: World
+) -> None:
+    card = await propose_card(session, world, None, kind="pause_campaign")
+    await _show(session, world, card.id, "telegram", "42")
+    other = await factories.org(session, name="Globex")
+    found = await cards.find_copy_by_code(
+        session=session,
+        org_id=other.id,
+        short_code=card.short_code,
+        channel="telegram",
+        workspace="",
+        conversation_id="-100200",
+    )
+    assert found is None
