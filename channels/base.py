@@ -59,7 +59,12 @@ PERMANENT_FAILURES = frozenset(
 
 
 class ChannelError(Exception):
-    """A chat platform refused or failed a call; `retry_after` when it asked us to wait."""
+    """A chat platform refused or failed a call; `retry_after` when it asked us to wait.
+
+    `failure` says what the caller can do; a subclass may fix it with `default_failure`.
+    """
+
+    default_failure: Failure | None = None
 
     def __init__(
         self,
@@ -70,6 +75,8 @@ class ChannelError(Exception):
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        if failure is None:
+            failure = self.default_failure
         if failure is None:
             failure = Failure.RATE_LIMITED if retry_after is not None else Failure.REFUSED
         self.failure = failure

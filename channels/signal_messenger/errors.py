@@ -12,7 +12,7 @@ import re
 
 import httpx
 
-from channels.base import ChannelError
+from channels.base import ChannelError, Failure
 
 # Without a hint from the API, a rate-limited account waits this long before its next try.
 DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60.0
@@ -31,18 +31,21 @@ class SignalUnregistered(SignalError):
     """The recipient's number has no Signal account (or deleted it)."""
 
     status = "unregistered"
+    default_failure = Failure.CHAT_NOT_FOUND
 
 
 class SignalRateLimited(SignalError):
     """Signal throttles the bot's account; `retry_after` says when to try again."""
 
     status = "rate_limited"
+    default_failure = Failure.RATE_LIMITED
 
 
 class SignalUnavailable(SignalError):
     """signal-cli-rest-api did not answer usefully: down, timed out or failing."""
 
     status = "unavailable"
+    default_failure = Failure.UNREACHABLE
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -10,7 +10,7 @@ import math
 
 import httpx
 
-from channels.base import ChannelError
+from channels.base import ChannelError, Failure
 
 TOKEN_INVALID = 190
 RE_ENGAGEMENT = 131047
@@ -37,25 +37,37 @@ class WhatsAppError(ChannelError):
 class AccessTokenInvalid(WhatsAppError):
     """190: the access token expired or was revoked; nothing goes out until it is replaced."""
 
+    default_failure = Failure.TOKEN_REVOKED
+
 
 class RateLimited(WhatsAppError):
     """HTTP 429 or a rate-limit code: wait `retry_after` seconds, then the same call may pass."""
+
+    default_failure = Failure.RATE_LIMITED
 
 
 class OutsideServiceWindow(WhatsAppError):
     """131047: the person has not written for 24 hours, so only a template message may go."""
 
+    default_failure = Failure.OUTSIDE_WINDOW
+
 
 class Undeliverable(WhatsAppError):
     """131026 and the per-user limits: the number cannot get it now; do not hot-retry."""
+
+    default_failure = Failure.CHAT_NOT_FOUND
 
 
 class TemplateRejected(WhatsAppError):
     """132xxx, or our own settings: no approved template matches the name, language or values."""
 
+    default_failure = Failure.REFUSED
+
 
 class GraphUnavailable(WhatsAppError):
     """No usable answer (5xx, a timeout, a broken body): the message may or may not have gone."""
+
+    default_failure = Failure.UNREACHABLE
 
 
 def retry_after_header(response: httpx.Response) -> float | None:
