@@ -300,7 +300,7 @@ async def run(seconds: float, connections: int, redis_url: str) -> None:
                 for process in (server, worker):
                     if process is not None:
                         process.terminate()
-                        process.wait(timeout=30)
+                        process.wait(timeout=120)
     await runner.cleanup()
     print(f"{'server':<16} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'acked':>8}  answers")
     for kind, figures in results.items():

@@ -7,9 +7,10 @@ composition as the web app), and one turn handler per configured chat channel.
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
 from typing import Any
 
-from arq import func
+from arq import cron, func
 from arq.connections import RedisSettings
 
 from adapters.registry import build_registry
@@ -18,11 +19,32 @@ from channels.catalog import channel_ready
 from channels.turns import JOB_NAME, JOB_TIMEOUT_SECONDS, TurnHandler, dump_job, load_job
 from core.config import Settings, get_settings
 from core.db import Database
+from worker.approvals import expire_approvals
+from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
 
 log = logging.getLogger(__name__)
 
 HEALTH_CHECK_KEY = "adpilot:worker:health-check"
+
+
+class _NoJobArguments(logging.Filter):
+    """arq logs each job's arguments (a chat message's text) as it starts; keep the job's name
+    and timing, drop the arguments. The result line is kept: our jobs return outcomes only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("%6.2fs → ") and record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.msg = "%6.2fs → %s"
+            record.args = args[:2]
+        return True
+
+
+def quiet_job_arguments() -> None:
+    """Called by `adpilot worker`: message bodies never reach a log line."""
+    worker_log = logging.getLogger("arq.worker")
+    if not any(isinstance(f, _NoJobArguments) for f in worker_log.filters):
+        worker_log.addFilter(_NoJobArguments())
 
 
 def turn_handlers(settings: Settings, database: Database, chat_bot: Bot) -> dict[str, TurnHandler]:
@@ -41,6 +63,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     registry = build_registry(settings, database, simulate_unconfigured=not settings.is_production)
     ctx["settings"] = settings
     ctx["database"] = database
+    stack = AsyncExitStack()
+    ctx["exit_stack"] = stack
+    ctx["channels"] = await outbound_channels(settings, database, stack)
     ctx["turn_handlers"] = turn_handlers(
         settings, database, Bot(database=database, registry=registry, settings=settings)
     )
@@ -48,6 +73,9 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    stack: AsyncExitStack | None = ctx.get("exit_stack")
+    if stack is not None:
+        await stack.aclose()
     database: Database | None = ctx.get("database")
     if database is not None:
         await database.dispose()
@@ -55,6 +83,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 class WorkerSettings:
     functions = (func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),)
+    # Unique: with several workers, each minute's sweep runs once (arq keys it by its time).
+    cron_jobs = (cron(expire_approvals, second=0, unique=True, timeout=120),)
     on_startup = startup
     on_shutdown = shutdown
     job_serializer = staticmethod(dump_job)
@@ -66,6 +96,8 @@ class WorkerSettings:
     poll_delay = 0.1
     health_check_key = HEALTH_CHECK_KEY
     health_check_interval = 30
+    # SIGTERM (a deploy) lets running jobs finish for this long before cancelling them.
+    job_completion_wait = 20
 
 
 def redis_settings(settings: Settings) -> RedisSettings:

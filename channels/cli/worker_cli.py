@@ -15,9 +15,10 @@ def worker() -> None:
     from arq.worker import run_worker
 
     from core.logging_setup import configure_logging
-    from worker.settings import WorkerSettings, redis_settings
+    from worker.settings import WorkerSettings, quiet_job_arguments, redis_settings
 
     configure_logging(settings.log_level)
+    quiet_job_arguments()
     console.print("AdPilot worker: waiting for jobs on Redis (Ctrl-C stops).")
     run_worker(WorkerSettings, redis_settings=redis_settings(settings), ctx={"settings": settings})  # type: ignore[arg-type]
 

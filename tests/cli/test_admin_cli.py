@@ -244,3 +244,10 @@ def test_slack_email_linking_is_switched_per_workspace_and_audited(tmp_path: Pat
     assert bad.returncode == 1
     assert "is not a Slack workspace id" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_worker_says_it_needs_redis(tmp_path: Path) -> None:
+    result = adpilot("worker", env={"ADPILOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/w.db"})
+    assert result.returncode == 1
+    assert "The worker needs Redis: set ADPILOT_REDIS_URL" in result.stderr
+    assert "Traceback" not in result.stderr

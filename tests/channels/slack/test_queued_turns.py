@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
@@ -23,7 +24,7 @@ from core.db import Database
 from tests.channels.slack.conftest import MockSlack
 from web_min.app import create_app
 from worker.chat_turns import chat_turn
-from worker.settings import WorkerSettings, shutdown, startup
+from worker.settings import WorkerSettings, quiet_job_arguments, shutdown, startup
 
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
 
@@ -159,3 +160,38 @@ async def test_a_rate_limited_turn_is_retried_later_and_a_refused_one_is_not() -
         "failed: chat_not_found"
     )
     assert await chat_turn({"turn_handlers": {}, "job_try": 1}, turn) == "dropped"
+
+
+async def test_the_worker_builds_the_configured_channels_and_closes_them(
+    configured: Settings,
+) -> None:
+    ctx: dict[str, object] = {"settings": configured}
+    await startup(ctx)
+    try:
+        assert set(ctx["channels"]) == {"slack"}  # type: ignore[call-overload]
+        assert set(ctx["turn_handlers"]) == {"slack"}  # type: ignore[call-overload]
+    finally:
+        await shutdown(ctx)
+
+
+async def test_the_worker_log_names_each_job_but_never_its_message(
+    configured: Settings, slack: MockSlack, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    quiet_job_arguments()
+    app = create_app(configured)
+    try:
+        await command(app, slack, "1.secret-text-check")
+    finally:
+        await app.state.slack.aclose()
+        await app.state.database.dispose()
+    with caplog.at_level(logging.INFO):
+        await run_worker(configured, redis_url)
+    ours = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith(("arq", "worker", "channels"))  # not the mock's access log
+    )
+    assert "chat_turn:slack:1.secret-text-check" in ours  # the job, by its id
+    assert "'channel': 'slack'" not in ours  # no job arguments at all (arq would cut them
+    assert "campaigns" not in ours  # at 80 characters, then the text would follow)
+    assert "/respond" not in ours  # its response_url
