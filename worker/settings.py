@@ -22,6 +22,7 @@ from core.db import Database
 from worker.approvals import expire_approvals
 from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
+from worker.housekeeping import prune_delivery_ids
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     functions = (func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),)
     # Unique: with several workers, each minute's sweep runs once (arq keys it by its time).
-    cron_jobs = (cron(expire_approvals, second=0, unique=True, timeout=120),)
+    cron_jobs = (
+        cron(expire_approvals, second=0, unique=True, timeout=120),
+        cron(prune_delivery_ids, hour=2, minute=0, second=0, unique=True, timeout=600),
+    )
     on_startup = startup
     on_shutdown = shutdown
     job_serializer = staticmethod(dump_job)

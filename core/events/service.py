@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.base import utcnow
 from core.events.models import ProcessedEvent
 
 
@@ -24,3 +28,17 @@ async def first_delivery(*, session: AsyncSession, channel: str, event_id: str) 
         .returning(ProcessedEvent.event_id)
     )
     return (await session.scalar(statement)) is not None
+
+
+# Meta retries an undelivered webhook for up to 7 days, Slack for minutes, Telegram for about a
+# day: an id older than this can no longer come back, so its row only costs space.
+DEDUPLICATION_WINDOW = timedelta(days=8)
+
+
+async def prune_processed(*, session: AsyncSession, now: datetime | None = None) -> int:
+    """Forget delivery ids past the window; how many went."""
+    cutoff = (now or utcnow()) - DEDUPLICATION_WINDOW
+    result = await session.execute(
+        delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
