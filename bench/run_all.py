@@ -1,0 +1,72 @@
+"""Run every benchmark once, in order, on an otherwise idle box; keep each raw output.
+
+    .venv/bin/python -m bench.run_all [NAME ...]
+
+Writes `bench/results/<name>.txt`: the command, a header (UTC time, cores, load average before,
+commit), the benchmark's own output, its exit code. docs/benchmarks.md quotes these files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PG_BENCH_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/adpilot_bench_whatsapp"
+
+BENCHMARKS: dict[str, list[str]] = {
+    "startup": ["-m", "bench.startup"],
+    "security_primitives": ["-m", "bench.security_primitives"],
+    "bot_turn": ["-m", "bench.bot_turn"],
+    "metrics_ingest": ["-m", "bench.metrics_ingest"],
+    "org_binding": ["-m", "bench.org_binding"],
+    "rule_eval": ["-m", "bench.rule_eval"],
+    "serve_idle": ["-m", "bench.serve_idle"],
+    "slack_ack": ["-m", "bench.slack_ack"],
+    "whatsapp_burst": ["-m", "bench.whatsapp_burst"],
+    "whatsapp_burst-postgres": ["-m", "bench.whatsapp_burst", "--database-url", PG_BENCH_URL],
+    "signal_receive": ["-m", "bench.signal_receive"],
+}
+
+
+def commit() -> str:
+    found = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
+    return found.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def run(name: str, args: list[str]) -> int:
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    header = (
+        f"$ .venv/bin/python {' '.join(args)}\n"
+        f"# {stamp}, {os.cpu_count()} cores, load before: {load}, commit {commit()}\n"
+    )
+    print(f"{name}: running", flush=True)
+    started = time.monotonic()
+    done = subprocess.run(  # noqa: S603 (our own benchmarks)
+        [sys.executable, *args], capture_output=True, text=True, check=False
+    )
+    # Servers under load may warn per request; the figures are on stdout.
+    (RESULTS / f"{name}.txt").write_text(header + done.stdout + f"# exit {done.returncode}\n")
+    print(f"{name}: exit {done.returncode} after {time.monotonic() - started:.0f} s", flush=True)
+    return done.returncode
+
+
+def main() -> None:
+    names = sys.argv[1:] or list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    failed = [name for name in names if run(name, BENCHMARKS[name]) != 0]
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
