@@ -34,10 +34,10 @@ BENCHMARKS: dict[str, list[str]] = {
 
 def commit() -> str:
     """HEAD, marked when the code differs from it (the results this run writes do not count)."""
-    found = subprocess.run(  # noqa: S607 (git from PATH, as a person runs it)
+    found = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )
-    dirty = subprocess.run(  # noqa: S607
+    dirty = subprocess.run(
         ["git", "status", "--porcelain", "--", ".", ":(exclude)bench/results"],
         capture_output=True,
         text=True,
@@ -50,7 +50,7 @@ def fresh_pg_database() -> None:
     """The PostgreSQL run of the WhatsApp burst gets an empty database each time."""
     name = PG_BENCH_URL.rsplit("/", 1)[1]
     for statement in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
-        subprocess.run(  # noqa: S603, S607
+        subprocess.run(  # noqa: S603
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", statement], check=True
         )
 
