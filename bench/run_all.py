@@ -34,7 +34,7 @@ BENCHMARKS: dict[str, list[str]] = {
 
 def commit() -> str:
     """HEAD, marked when the code differs from it (the results this run writes do not count)."""
-    found = subprocess.run(  # noqa: S603
+    found = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 (git from PATH, as a person runs it)
         capture_output=True,
         text=True,
