@@ -25,6 +25,7 @@ from web_min import errors, health
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.rate_limit import RateLimiter
+from worker.local_scheduler import LocalScheduler
 
 # Webhook payloads are small (Slack, Telegram, WhatsApp stay well under 100 KiB).
 MAX_BODY_BYTES = 1024 * 1024
@@ -55,7 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for receiver in app.state.receivers.values():
             await receiver.start()
+        scheduler = embedded_scheduler(app) if settings.redis_url is None else None
+        if scheduler is not None:
+            scheduler.start()
         yield
+        if scheduler is not None:
+            await scheduler.stop()
         for receiver in app.state.receivers.values():
             await receiver.stop()
         slack = getattr(app.state, "slack", None)
@@ -178,6 +184,19 @@ def add_receivers(app: FastAPI, settings: Settings) -> None:
         receivers["signal"] = messenger
         app.state.channels["signal"] = messenger.channel
         app.state.signal = messenger
+
+
+def embedded_scheduler(app: FastAPI) -> LocalScheduler:
+    """Without Redis there is no arq worker: the worker's cron jobs run in this process."""
+    from worker.settings import WorkerSettings
+
+    ctx: dict[str, Any] = {
+        "settings": app.state.settings,
+        "database": app.state.database,
+        "registry": app.state.registry,
+        "channels": app.state.channels,
+    }
+    return LocalScheduler(WorkerSettings.cron_jobs, ctx)
 
 
 def app_factory() -> FastAPI:

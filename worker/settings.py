@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import AsyncExitStack
+from datetime import UTC
 from typing import Any
 
 from arq import cron, func
@@ -23,6 +24,7 @@ from worker.approvals import expire_approvals
 from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
 from worker.housekeeping import prune_delivery_ids
+from worker.rules import evaluate_rules
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     registry = build_registry(settings, database, simulate_unconfigured=not settings.is_production)
     ctx["settings"] = settings
     ctx["database"] = database
+    ctx["registry"] = registry
     stack = AsyncExitStack()
     ctx["exit_stack"] = stack
     ctx["channels"] = await outbound_channels(settings, database, stack)
@@ -88,7 +91,10 @@ class WorkerSettings:
     cron_jobs = (
         cron(expire_approvals, second=0, unique=True, timeout=120),
         cron(prune_delivery_ids, hour=2, minute=0, second=0, unique=True, timeout=600),
+        cron(evaluate_rules, minute=set(range(0, 60, 5)), second=30, unique=True, timeout=240),
     )
+    # Cron times are UTC whatever the host's zone; per-org local times are the jobs' own work.
+    timezone = UTC
     on_startup = startup
     on_shutdown = shutdown
     job_serializer = staticmethod(dump_job)

@@ -1,0 +1,63 @@
+"""The embedded scheduler: the worker's cron jobs in-process, on their times, past failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from arq import cron
+from fastapi import FastAPI
+
+from core.config import Settings
+from web_min.app import create_app
+from worker.local_scheduler import LocalScheduler
+from worker.settings import WorkerSettings
+
+T0 = datetime(2026, 11, 30, 12, 0, 10, tzinfo=UTC)
+
+
+async def test_jobs_run_at_their_time_once_and_a_failure_does_not_stop_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    async def every_minute(ctx: dict[str, Any]) -> None:
+        calls.append(f"minute:{ctx['tag']}")
+
+    async def broken(ctx: dict[str, Any]) -> None:
+        raise RuntimeError("platform down")
+
+    scheduler = LocalScheduler(
+        [cron(every_minute, name="every_minute", second=0), cron(broken, name="broken", second=0)],
+        {"tag": "embedded"},
+    )
+    assert await scheduler.run_due(T0) == []  # the first tick is 12:01:00
+    # arq's cron fires at .123456 past the second it names.
+    assert scheduler.seconds_to_next(T0) == pytest.approx(50.123456)
+    with caplog.at_level(logging.ERROR, logger="worker.local_scheduler"):
+        ran = await scheduler.run_due(T0 + timedelta(seconds=51))
+    assert ran == ["every_minute", "broken"]
+    assert calls == ["minute:embedded"]
+    assert "scheduled job broken failed" in caplog.text
+    # Each ran once for 12:01; nothing more until 12:02.
+    assert await scheduler.run_due(T0 + timedelta(seconds=55)) == []
+    assert len(await scheduler.run_due(T0 + timedelta(seconds=111))) == 2
+
+
+def test_the_embedded_scheduler_keeps_its_own_copies_of_the_worker_jobs() -> None:
+    scheduler = LocalScheduler(WorkerSettings.cron_jobs, {})
+    names = {job.name for job in scheduler.jobs}
+    assert {"cron:expire_approvals", "cron:evaluate_rules", "cron:prune_delivery_ids"} <= names
+    assert all(a is not b for a, b in zip(scheduler.jobs, WorkerSettings.cron_jobs, strict=True))
+
+
+async def test_serve_without_redis_starts_the_scheduler_and_stops_it(settings: Settings) -> None:
+    app: FastAPI = create_app(settings.model_copy(update={"redis_url": None}))
+    async with app.router.lifespan_context(app):
+        running = [t.get_name() for t in asyncio.all_tasks()]
+        assert "adpilot-local-scheduler" in running
+    tasks = [t for t in asyncio.all_tasks() if t.get_name() == "adpilot-local-scheduler"]
+    assert tasks == []
