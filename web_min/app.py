@@ -68,8 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if slack is not None:
             await slack.aclose()
         telegram = getattr(app.state, "telegram", None)
-        if telegram is not None and telegram.application.bot._initialized:
-            await telegram.application.shutdown()
+        if telegram is not None:
+            await telegram.drain()
+            if telegram.application.bot._initialized:
+                await telegram.application.shutdown()
         whatsapp = getattr(app.state, "whatsapp", None)
         if whatsapp is not None:
             await whatsapp.aclose(SHUTDOWN_GRACE_SECONDS)  # acked notifications finish first

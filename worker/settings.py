@@ -7,6 +7,7 @@ composition as the web app), and one turn handler per configured chat channel.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC
 from typing import Any
@@ -16,6 +17,7 @@ from arq.connections import RedisSettings
 
 from adapters.registry import build_registry
 from bot.engine import Bot
+from channels.base import ChatChannel
 from channels.catalog import channel_ready
 from channels.turns import JOB_NAME, JOB_TIMEOUT_SECONDS, TurnHandler, dump_job, load_job
 from core.config import Settings, get_settings
@@ -50,13 +52,33 @@ def quiet_job_arguments() -> None:
         worker_log.addFilter(_NoJobArguments())
 
 
-def turn_handlers(settings: Settings, database: Database, chat_bot: Bot) -> dict[str, TurnHandler]:
+def turn_handlers(
+    settings: Settings,
+    database: Database,
+    chat_bot: Bot,
+    channels: Mapping[str, ChatChannel],
+) -> dict[str, TurnHandler]:
     """The channels whose turns this worker can run (imported only when configured)."""
     handlers: dict[str, TurnHandler] = {}
     if channel_ready(settings, "slack"):
         from channels.slack.conversation import build_conversation
 
         handlers["slack"] = build_conversation(settings, database, chat_bot).run
+    if channel_ready(settings, "telegram"):
+        from channels.telegram.webhook import TelegramWebhook
+        from web_min.observability import AppMetrics
+        from web_min.rate_limit import RateLimiter
+
+        # The same object the web mounts, used only for its update processing here.
+        telegram = TelegramWebhook(
+            settings=settings.model_copy(update={"chat_turns": "inline"}),
+            database=database,
+            chat_bot=chat_bot,
+            limiter=RateLimiter(settings.redis_url),
+            metrics=AppMetrics(),
+            channels=channels,
+        )
+        handlers["telegram"] = telegram.process_turn
     return handlers
 
 
@@ -71,7 +93,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["exit_stack"] = stack
     ctx["channels"] = await outbound_channels(settings, database, stack)
     ctx["turn_handlers"] = turn_handlers(
-        settings, database, Bot(database=database, registry=registry, settings=settings)
+        settings,
+        database,
+        Bot(database=database, registry=registry, settings=settings),
+        ctx["channels"],
     )
     log.info("worker ready; chat turns for: %s", ", ".join(ctx["turn_handlers"]) or "none")
 

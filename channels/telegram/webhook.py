@@ -2,7 +2,8 @@
 
 The route only checks `X-Telegram-Bot-Api-Secret-Token` (constant time, before the body is
 parsed), records the update id, and acks; the update is processed after the response by
-python-telegram-bot's Application (updater None: no polling, no second web server).
+python-telegram-bot's Application (updater None: no polling, no second web server) — on a task
+of this process, or, with ADPILOT_CHAT_TURNS=queue, by `adpilot worker` (`process_turn`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from channels.card_updates import decide_on_card, deliver, redraw_if_decided
 from channels.outbound import OutboundLimiter
 from channels.telegram.channel import TelegramChannel, call
 from channels.telegram.render import parse_callback
+from channels.turns import ChatTurn, QueuedTurns
 from core.config import Settings
 from core.db import Database
-from core.events.service import first_delivery
+from core.events.service import first_delivery, forget_delivery
 from web_min.observability import AppMetrics
 from web_min.rate_limit import (
     UNVERIFIED_PER_IP,
@@ -40,6 +42,7 @@ from web_min.rate_limit import (
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 CHANNEL = "telegram"
+UPDATE = "update"
 
 
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -92,6 +95,11 @@ class TelegramWebhook:
         # The numeric id before the token's colon is public (it is the bot's user id).
         self.bot_id = self.application.bot.token.split(":", 1)[0]
         self._tasks: set[asyncio.Task[None]] = set()
+        self.queue = (
+            QueuedTurns(settings.redis_url)
+            if settings.chat_turns == "queue" and settings.redis_url
+            else None
+        )
         self.channel = TelegramChannel(
             self.application.bot,
             OutboundLimiter(settings.redis_url),
@@ -128,6 +136,17 @@ class TelegramWebhook:
             self.metrics.webhook_events.labels(channel=CHANNEL, outcome="duplicate").inc()
             return JSONResponse({"ok": True, "duplicate": True})
         self.metrics.webhook_events.labels(channel=CHANNEL, outcome="accepted").inc()
+        if self.queue is not None:
+            turn = ChatTurn(CHANNEL, UPDATE, event_id, {"update": json.dumps(payload)})
+            try:
+                await self.queue.submit(turn)
+            except Exception:
+                # Not acked: Telegram redelivers it, and the duplicate check lets it through again.
+                log.exception("telegram update could not be queued")
+                async with self.database.system() as session:
+                    await forget_delivery(session=session, channel=CHANNEL, event_id=event_id)
+                return JSONResponse({"error": "unavailable"}, status_code=503)
+            return JSONResponse({"ok": True})
         # Acked now; the turn runs on its own task, so the response (and the connection) is
         # not held while the bot thinks.
         task = asyncio.create_task(self.process(payload))
@@ -139,6 +158,14 @@ class TelegramWebhook:
         """Wait for the updates in flight (shutdown, and tests that look at the outcome)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks))
+        if self.queue is not None:
+            await self.queue.close()
+
+    async def process_turn(self, turn: ChatTurn) -> None:
+        """The worker's side of a queued update."""
+        payload = json.loads(turn.fields["update"])
+        if isinstance(payload, dict):
+            await self.process(payload)
 
     async def process(self, payload: dict[str, Any]) -> None:
         """Run one update through PTB's Application (after the webhook was acked)."""

@@ -30,6 +30,16 @@ async def first_delivery(*, session: AsyncSession, channel: str, event_id: str) 
     return (await session.scalar(statement)) is not None
 
 
+async def forget_delivery(*, session: AsyncSession, channel: str, event_id: str) -> None:
+    """Undo `first_delivery` for an event we could not take after all, so its redelivery is
+    handled (the platform retries what we did not ack)."""
+    await session.execute(
+        delete(ProcessedEvent).where(
+            ProcessedEvent.channel == channel, ProcessedEvent.event_id == event_id[:200]
+        )
+    )
+
+
 # Meta retries an undelivered webhook for up to 7 days, Slack for minutes, Telegram for about a
 # day: an id older than this can no longer come back, so its row only costs space.
 DEDUPLICATION_WINDOW = timedelta(days=8)
