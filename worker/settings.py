@@ -64,10 +64,11 @@ def turn_handlers(
         from channels.slack.conversation import build_conversation
 
         handlers["slack"] = build_conversation(settings, database, chat_bot).run
+    from web_min.observability import AppMetrics
+    from web_min.rate_limit import RateLimiter
+
     if channel_ready(settings, "telegram"):
         from channels.telegram.webhook import TelegramWebhook
-        from web_min.observability import AppMetrics
-        from web_min.rate_limit import RateLimiter
 
         # The same object the web mounts, used only for its update processing here.
         telegram = TelegramWebhook(
@@ -79,6 +80,18 @@ def turn_handlers(
             channels=channels,
         )
         handlers["telegram"] = telegram.process_turn
+    if channel_ready(settings, "whatsapp"):
+        from channels.whatsapp.webhook import WhatsAppWebhook
+
+        whatsapp = WhatsAppWebhook(
+            settings=settings.model_copy(update={"chat_turns": "inline"}),
+            database=database,
+            chat_bot=chat_bot,
+            limiter=RateLimiter(settings.redis_url),
+            metrics=AppMetrics(),
+            channels=channels,
+        )
+        handlers["whatsapp"] = whatsapp.process_turn
     return handlers
 
 

@@ -19,6 +19,7 @@ from bot.replies import Reply
 from channels.base import ChannelAddress, ChatChannel
 from channels.card_updates import decide_on_card, deliver, refresh_copies
 from channels.phone_numbers import InvalidPhoneNumber, to_e164
+from channels.turns import ChatTurn
 from channels.whatsapp.channel import CHANNEL, WhatsAppChannel
 from channels.whatsapp.payloads import Context, InboundMessage, MessagesValue, Status
 from channels.whatsapp.render import parse_button_id
@@ -54,6 +55,23 @@ class Work:
             return self.message.id
         assert self.status is not None
         return f"{self.status.id}:{self.status.status}"
+
+
+def to_turn(item: Work) -> ChatTurn:
+    """A new message or status as a queued turn: the models as the JSON Meta sent."""
+    fields = {"value": item.value.model_dump_json(by_alias=True)}
+    if item.message is not None:
+        fields["message"] = item.message.model_dump_json(by_alias=True)
+    elif item.status is not None:
+        fields["status"] = item.status.model_dump_json(by_alias=True)
+    return ChatTurn(channel=CHANNEL, kind="event", key=item.event_id, fields=fields)
+
+
+def from_turn(turn: ChatTurn) -> Work:
+    value = MessagesValue.model_validate_json(turn.fields["value"])
+    if "message" in turn.fields:
+        return Work(value, message=InboundMessage.model_validate_json(turn.fields["message"]))
+    return Work(value, status=Status.model_validate_json(turn.fields["status"]))
 
 
 def sent_at(timestamp: str | None, now: datetime) -> datetime:

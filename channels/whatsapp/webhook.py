@@ -25,13 +25,14 @@ from pydantic import ValidationError
 from bot.engine import Bot as ChatBot
 from channels.base import ChatChannel
 from channels.outbound import OutboundLimiter
+from channels.turns import ChatTurn, QueuedTurns
 from channels.whatsapp.channel import CHANNEL, WhatsAppChannel
 from channels.whatsapp.graph import GraphClient
-from channels.whatsapp.inbound import InboundHandler, Work
+from channels.whatsapp.inbound import InboundHandler, Work, from_turn, to_turn
 from channels.whatsapp.payloads import MessagesValue, Notification
 from core.config import Settings
 from core.db import Database
-from core.events.service import first_delivery
+from core.events.service import first_delivery, forget_delivery
 from web_min.observability import AppMetrics
 from web_min.rate_limit import UNVERIFIED_PER_IP, RateLimiter
 
@@ -80,6 +81,11 @@ class WhatsAppWebhook:
             metrics=metrics,
         )
         self.channel = WhatsAppChannel(self.graph, database, OutboundLimiter(settings.redis_url))
+        self.queue = (
+            QueuedTurns(settings.redis_url)
+            if settings.chat_turns == "queue" and settings.redis_url
+            else None
+        )
         self.inbound = InboundHandler(
             database=database,
             chat_bot=chat_bot,
@@ -152,11 +158,32 @@ class WhatsAppWebhook:
         if not fresh:
             return JSONResponse({"ok": True, "duplicate": True})
         self._count("accepted", len(fresh))
+        if self.queue is not None:
+            return await self._enqueue(fresh)
         # Acked now; the turns run on their own task so Meta's request is not held.
         task = asyncio.create_task(self.inbound.handle(fresh))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return JSONResponse({"ok": True})
+
+    async def _enqueue(self, fresh: list[Work]) -> JSONResponse:
+        """Each new message or status as its own job; acked only once all are queued."""
+        assert self.queue is not None
+        try:
+            for item in fresh:
+                await self.queue.submit(to_turn(item))
+        except Exception:
+            # Not acked: Meta redelivers, and the ids are forgotten so the redelivery is taken.
+            log.exception("whatsapp events could not be queued")
+            async with self.database.system() as session:
+                for item in fresh:
+                    await forget_delivery(session=session, channel=CHANNEL, event_id=item.event_id)
+            return JSONResponse({"error": "unavailable"}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    async def process_turn(self, turn: ChatTurn) -> None:
+        """The worker's side of a queued message or status."""
+        await self.inbound.handle([from_turn(turn)])
 
     def _ours(self, value: MessagesValue) -> bool:
         # One app can serve several numbers; a message to another number is not ours to answer.
@@ -185,4 +212,6 @@ class WhatsAppWebhook:
             log.warning("whatsapp: %d notifications still in flight at shutdown", len(self._tasks))
             for task in self._tasks:
                 task.cancel()
+        if self.queue is not None:
+            await self.queue.close()
         await self.graph.aclose()
