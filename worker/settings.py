@@ -22,6 +22,7 @@ from core.db import Database
 from worker.approvals import expire_approvals
 from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
+from worker.daily_summaries import send_daily_summaries
 from worker.housekeeping import prune_delivery_ids
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class WorkerSettings:
     cron_jobs = (
         cron(expire_approvals, second=0, unique=True, timeout=120),
         cron(prune_delivery_ids, hour=2, minute=0, second=0, unique=True, timeout=600),
+        # Daily summaries: every 15 min, each org's when its own local 06:00 has come.
+        cron(send_daily_summaries, minute={0, 15, 30, 45}, second=0, unique=True, timeout=600),
     )
     on_startup = startup
     on_shutdown = shutdown
