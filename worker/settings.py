@@ -13,6 +13,7 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 
+from adapters.file_stores import build_file_store
 from adapters.registry import build_registry
 from bot.engine import Bot
 from channels.catalog import channel_ready
@@ -69,7 +70,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["exit_stack"] = stack
     ctx["channels"] = await outbound_channels(settings, database, stack)
     ctx["turn_handlers"] = turn_handlers(
-        settings, database, Bot(database=database, registry=registry, settings=settings)
+        settings,
+        database,
+        Bot(
+            database=database,
+            registry=registry,
+            settings=settings,
+            file_store=build_file_store(settings),
+        ),
     )
     log.info("worker ready; chat turns for: %s", ", ".join(ctx["turn_handlers"]) or "none")
 
