@@ -1,11 +1,13 @@
-"""A tiny dependency-free PNG line chart (zlib only): daily spend and CPA for `report`."""
+"""Tiny dependency-free PNG line charts (zlib only): `report`'s spend/CPA, the summary's spend."""
 
 from __future__ import annotations
 
 import itertools
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from bot.chart_font import GLYPH_HEIGHT, draw_text, text_width
 
 Series = tuple[str, Sequence[float | None]]
 RGB = tuple[int, int, int]
@@ -97,3 +99,49 @@ def _encode(pixels: bytearray, width: int, height: int) -> bytes:
         + _chunk(b"IDAT", zlib.compress(raw, 6))
         + _chunk(b"IEND", b"")
     )
+
+
+def labelled_line_chart_png(
+    values: Sequence[float],
+    *,
+    title: str,
+    first_label: str,
+    last_label: str,
+    value_label: Callable[[float], str],
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> bytes:
+    """One line from zero up, with a title, the y axis's 0 and top value, and the x axis's ends."""
+    scale = 2
+    pixels = bytearray(width * height)
+    canvas = _Canvas(pixels, width, height)
+    top = max(max(values, default=0.0), 0.0) or 1.0
+    top_text, zero_text = value_label(top), value_label(0.0)
+    text_height = GLYPH_HEIGHT * scale
+    left = MARGIN + max(text_width(top_text, scale), text_width(zero_text, scale)) + 4
+    plot_top, bottom = MARGIN + text_height + 6, height - MARGIN - text_height - 4
+    right = width - MARGIN
+
+    def ink(x: int, y: int) -> None:
+        canvas.dot(x, y, _AXIS_INDEX)
+
+    draw_text(ink, MARGIN, MARGIN, title, scale=scale)
+    canvas.line(left, bottom, right, bottom, _AXIS_INDEX)
+    canvas.line(left, plot_top, left, bottom, _AXIS_INDEX)
+    draw_text(ink, left - 4 - text_width(top_text, scale), plot_top, top_text, scale=scale)
+    draw_text(
+        ink, left - 4 - text_width(zero_text, scale), bottom - text_height, zero_text, scale=scale
+    )
+    draw_text(ink, left, bottom + 4, first_label, scale=scale)
+    draw_text(ink, right - text_width(last_label, scale), bottom + 4, last_label, scale=scale)
+    if len(values) >= 2:
+        step = (right - left - 2) / (len(values) - 1)
+        usable = bottom - plot_top - 2
+        points = [
+            (left + 1 + round(index * step), bottom - 1 - round(max(value, 0.0) / top * usable))
+            for index, value in enumerate(values)
+        ]
+        for start, end in itertools.pairwise(points):
+            canvas.line(*start, *end, _FIRST_COLOUR_INDEX)
+            canvas.line(start[0], start[1] - 1, end[0], end[1] - 1, _FIRST_COLOUR_INDEX)
+    return _encode(pixels, width, height)

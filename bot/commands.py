@@ -68,6 +68,13 @@ class Report:
 
 
 @dataclass(frozen=True)
+class ReportExport:
+    """`report export 30d`: a CSV and a chart of the last `days` days."""
+
+    days: int = 30
+
+
+@dataclass(frozen=True)
 class Pause:
     name: str
 
@@ -167,6 +174,7 @@ Command = (
     Help
     | ListCampaigns
     | Report
+    | ReportExport
     | Pause
     | Resume
     | Budget
@@ -188,6 +196,7 @@ USAGE = {
     "help": "help",
     "campaigns": "campaigns [google|meta|tiktok]",
     "report": "report [today|yesterday|7d|14d|30d] [campaign name]",
+    "report export": "report export [7d|30d|90d]",
     "pause": 'pause "Campaign name"',
     "resume": 'resume "Campaign name"',
     "budget": 'budget "Campaign name" 120 | +20% | -10%',
@@ -255,7 +264,24 @@ def _parse_campaigns(args: list[str]) -> Command:
     return ListCampaigns(platform=platform)
 
 
+_EXPORT_DAYS = re.compile(r"(?:last_)?(\d{1,3})d?")
+
+
+def _parse_export(args: list[str]) -> Command:
+    if not args:
+        return ReportExport()
+    if len(args) == 1:
+        word = args[0].lower()
+        match = _EXPORT_DAYS.fullmatch(word)
+        days = 7 if word == "week" else int(match.group(1)) if match else 0
+        if 1 <= days <= 366:
+            return ReportExport(days=days)
+    return Invalid("Export how many days (1 to 366)?", USAGE["report export"])
+
+
 def _parse_report(args: list[str]) -> Command:
+    if args and args[0].lower() == "export":
+        return _parse_export(args[1:])
     window = "7d"
     rest = list(args)
     if rest and rest[0].lower() in WINDOW_WORDS + WINDOW_WORDS_LONG:

@@ -14,6 +14,7 @@ from bot.replies import ApprovalCard, Chart, Table
 from core.audit.service import Actor
 from core.config import Settings
 from core.db import Database
+from core.exports.files import FileStore
 from core.ports import PlatformRegistry
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class BotDeps:
     # Models built from settings, shared across turns: each holds SDK clients and their
     # connection pools, which must not be rebuilt (and leaked) every message.
     model_cache: dict[tuple[str, str | None], Model] = field(default_factory=dict)
+    # Where report exports go (local disk or S3), chosen by the composition root.
+    file_store: FileStore | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from bot import commands as c
-from bot import tools
+from bot import exports, tools
 from bot.deps import BotDeps
 from bot.replies import Reply
 
 HELP_TEXT = """*AdPilot commands*
 `campaigns [google|meta|tiktok]` — list campaigns
 `report [today|yesterday|7d|14d|30d] [campaign]` — performance (whole account or one campaign)
+`report export [30d]` — CSV (per campaign per day) and chart, as files or download links
 `pause NAME` / `resume NAME` — ask to pause or resume (needs approval)
 `budget NAME 120` or `budget NAME +20%` — ask to change the daily budget (needs approval)
 `rules` — list automation rules
@@ -38,6 +39,8 @@ async def run(command: c.Command, deps: BotDeps) -> Reply:
             return Reply(text="Type `help` to see what I can do.")
         case c.ListCampaigns(platform=platform):
             return await tools.list_campaigns(deps, platform=platform)
+        case c.ReportExport(days=days):
+            return await exports.export_report(deps, days=days)
         case c.Report(window=window, campaign=None):
             return await tools.account_overview(deps, window=window)
         case c.Report(window=window, campaign=str(name)):

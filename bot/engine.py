@@ -21,6 +21,7 @@ from bot.replies import Reply
 from core.config import Settings
 from core.db import Database
 from core.errors import CoreError
+from core.exports.files import FileStore
 from core.ports import PlatformRegistry
 from core.users import identity
 
@@ -67,8 +68,10 @@ class Bot:
         registry: PlatformRegistry,
         settings: Settings,
         model: Model | None = None,
+        file_store: FileStore | None = None,
     ) -> None:
         self.database = database
+        self.file_store = file_store
         self.registry = registry
         self.settings = settings
         self._model = model
@@ -86,6 +89,7 @@ class Bot:
             workspace=ctx.workspace,
             model=self._model,
             model_cache=self._model_cache,
+            file_store=self.file_store,
         )
 
     async def handle_text(self, ctx: TurnContext, text: str) -> Reply:

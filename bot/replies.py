@@ -30,6 +30,18 @@ class Chart(BaseModel):
     alt_text: str
 
 
+class FileAttachment(BaseModel):
+    """A file for the user: its bytes for channels that upload files, and a signed download
+    link (when the web app can serve it) for the channels that take text only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    content_type: str
+    data: bytes
+    link: str | None = None
+
+
 class ApprovalCard(BaseModel):
     """A pending action shown for one-tap approval; buttons carry only the opaque short code."""
 
@@ -65,6 +77,7 @@ class Reply(BaseModel):
     table: Table | None = None
     chart: Chart | None = None
     card: ApprovalCard | None = None
+    files: tuple[FileAttachment, ...] = ()
     is_error: bool = False
 
     def as_plain_text(self) -> str:
@@ -74,6 +87,9 @@ class Reply(BaseModel):
             parts.append(render_table_text(self.table))
         if self.chart is not None:
             parts.append(f"[chart: {self.chart.alt_text}]")
+        for attached in self.files:
+            where = attached.link or "no download link (the web app's address is not set)"
+            parts.append(f"[file: {attached.filename}] {where}")
         if self.card is not None:
             card = self.card
             lines = [f"Approval needed ({card.short_code}): {card.summary}"]

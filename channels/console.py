@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from bot.replies import ApprovalCard, Chart, Reply, Table
+from bot.replies import ApprovalCard, Chart, FileAttachment, Reply, Table
 
 Decision = Literal["approve", "reject", "skip"]
 DECISIONS: tuple[Decision, ...] = ("approve", "reject", "skip")
@@ -84,6 +84,14 @@ def save_chart(chart: Chart, directory: Path) -> Path:
     return path
 
 
+def save_file(attached: FileAttachment, directory: Path) -> Path:
+    """Write an attached file under its own name (a bare name: never a path from elsewhere)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / Path(attached.filename).name
+    path.write_bytes(attached.data)
+    return path
+
+
 def card_panel(card: ApprovalCard) -> Panel:
     """An approval card as a bordered panel coloured by its status."""
     lines: list[RenderableType] = [Text.from_markup(f"[bold]{to_markup(card.summary)}[/bold]")]
@@ -139,9 +147,19 @@ class ConsoleChannel:
             parts.append(render_table(reply.table))
         if reply.chart is not None:
             parts.append(self._chart_line(reply.chart))
+        parts += [self._file_line(attached) for attached in reply.files]
         if reply.card is not None:
             parts.append(card_panel(reply.card))
         return parts
+
+    def _file_line(self, attached: FileAttachment) -> Text:
+        """The terminal takes files: each is saved beside the charts, and its path shown."""
+        try:
+            path = save_file(attached, self.chart_dir.parent / "files")
+        except OSError:
+            where = attached.link or "not saved"
+            return Text(f"[file: {attached.filename}] {where}", style="dim")
+        return Text(f"[file saved to {path}]", style="dim")
 
     def _chart_line(self, chart: Chart) -> Text:
         try:

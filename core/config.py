@@ -143,6 +143,17 @@ class Settings(BaseSettings):
     signal_api_url: str | None = None
     signal_number: str | None = None
 
+    # Report exports: file storage (file:// directory or s3://bucket/prefix) and download links.
+    storage_url: str = "file://./adpilot-files"
+    # S3-compatible storage: the endpoint (unset: AWS), region and keys (unset: the SDK's chain).
+    storage_endpoint_url: str | None = None
+    storage_region: str = "us-east-1"
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: SecretStr | None = None
+    # The web app's public address, for signed download links, and how long a link lives.
+    public_url: str = "http://127.0.0.1:8000"
+    download_link_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
+
     # Billing
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import structlog
 from fastapi import APIRouter, FastAPI
 
+from adapters.file_stores import build_file_store
 from adapters.registry import build_registry
 from bot.engine import Bot
 from channels.base import ChatChannel
@@ -21,7 +22,7 @@ from channels.catalog import channel_ready
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import errors, health
+from web_min import downloads, errors, health
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.rate_limit import RateLimiter
@@ -87,11 +88,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.registry = registry
-    app.state.bot = Bot(database=database, registry=registry, settings=settings)
+    app.state.file_store = build_file_store(settings)
+    app.state.bot = Bot(
+        database=database, registry=registry, settings=settings, file_store=app.state.file_store
+    )
     app.state.metrics = AppMetrics()
     app.state.limiter = RateLimiter(settings.redis_url)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(downloads.build_router())
     mount_channels(app, settings)
     add_receivers(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.

@@ -24,6 +24,7 @@ from core.errors import (
     StaleApproval,
     ValidationFailed,
 )
+from core.exports.files import StorageError
 from web_min.rate_limit import TooManyRequests
 
 # Most specific first: the first class an error is an instance of decides its status.
@@ -39,6 +40,7 @@ STATUS_FOR: tuple[tuple[type[CoreError], int, str], ...] = (
     (Conflict, 409, "conflict"),
     (QuotaExceeded, 429, "quota_exceeded"),
     (PlatformError, 502, "platform_error"),
+    (StorageError, 502, "storage_error"),
 )
 
 

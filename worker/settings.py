@@ -15,6 +15,7 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 
+from adapters.file_stores import build_file_store
 from adapters.registry import build_registry
 from bot.engine import Bot
 from channels.base import ChatChannel
@@ -25,6 +26,7 @@ from core.db import Database
 from worker.approvals import expire_approvals
 from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
+from worker.daily_summaries import send_daily_summaries
 from worker.housekeeping import prune_delivery_ids
 from worker.rules import evaluate_rules
 
@@ -108,7 +110,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["turn_handlers"] = turn_handlers(
         settings,
         database,
-        Bot(database=database, registry=registry, settings=settings),
+        Bot(
+            database=database,
+            registry=registry,
+            settings=settings,
+            file_store=build_file_store(settings),
+        ),
         ctx["channels"],
     )
     log.info("worker ready; chat turns for: %s", ", ".join(ctx["turn_handlers"]) or "none")
@@ -130,6 +137,8 @@ class WorkerSettings:
         cron(expire_approvals, second=0, unique=True, timeout=120),
         cron(prune_delivery_ids, hour=2, minute=0, second=0, unique=True, timeout=600),
         cron(evaluate_rules, minute=set(range(0, 60, 5)), second=30, unique=True, timeout=240),
+        # Daily summaries: every 15 min, each org's when its own local 06:00 has come.
+        cron(send_daily_summaries, minute={0, 15, 30, 45}, second=0, unique=True, timeout=600),
     )
     # Cron times are UTC whatever the host's zone; per-org local times are the jobs' own work.
     timezone = UTC

@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from adapters.file_stores import build_file_store
 from bot.engine import Bot, TurnContext
 from bot.replies import Reply
 from channels.base import ChannelAddress
@@ -96,7 +97,12 @@ class ChatApp:
         self.runner = asyncio.Runner()
         self.database = Database(settings)
         registry = demo_seed.embedded_registry(settings, self.database)
-        self.bot = Bot(database=self.database, registry=registry, settings=settings)
+        self.bot = Bot(
+            database=self.database,
+            registry=registry,
+            settings=settings,
+            file_store=build_file_store(settings),
+        )
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coroutine)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from channels.cli import admin, chat, keys, rules, serve, slack_cli, telegram_cli, worker_cli
+from channels.cli import (
+    admin,
+    chat,
+    keys,
+    report_cli,
+    rules,
+    serve,
+    slack_cli,
+    telegram_cli,
+    worker_cli,
+)
 from core.logging_setup import configure_logging
 
 app = typer.Typer(
@@ -15,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (admin, keys, rules, chat, serve, slack_cli, telegram_cli, worker_cli):
+for module in (admin, keys, rules, report_cli, chat, serve, slack_cli, telegram_cli, worker_cli):
     module.register(app)
 
 

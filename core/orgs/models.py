@@ -36,6 +36,8 @@ class Organization(UUIDPk, Timestamped, Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ai_generations_used: Mapped[int] = mapped_column(Integer, default=0)
     ai_period_start: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # The org's local date of its last daily summary: the summary job's once-a-day claim.
+    last_summary_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     subscription_status: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -38,3 +38,42 @@ def test_chart_is_a_valid_indexed_png_with_drawn_lines() -> None:
 def test_no_data_draws_only_the_axes() -> None:
     raw = zlib.decompress(_chunks(line_chart_png([("spend", [None, None])]))[b"IDAT"])
     assert set(raw) == {0, 1}
+
+
+def _rows(png: bytes) -> list[bytes]:
+    raw = zlib.decompress(_chunks(png)[b"IDAT"])
+    return [raw[row * (WIDTH + 1) + 1 : (row + 1) * (WIDTH + 1)] for row in range(HEIGHT)]
+
+
+def _labelled(first: str = "27 MAY", last: str = "09 JUN") -> list[bytes]:
+    from bot.charts import labelled_line_chart_png
+
+    return _rows(
+        labelled_line_chart_png(
+            [0.0, 60.0, 120.0],
+            title="Daily spend (USD)",
+            first_label=first,
+            last_label=last,
+            value_label=lambda value: f"{value:,.0f}",
+        )
+    )
+
+
+def test_the_labelled_chart_writes_its_title_values_and_dates() -> None:
+    from bot.chart_font import GLYPH_HEIGHT, text_width
+
+    rows = _labelled()
+    title_rows = rows[16 : 16 + GLYPH_HEIGHT * 2]
+    # The title is ink (index 1) in the top band, starting at the margin.
+    assert any(1 in row[16 : 16 + text_width("Daily spend (USD)", 2)] for row in title_rows)
+    # The x axis labels sit below the axis, at both ends.
+    bottom_band = rows[HEIGHT - 16 - GLYPH_HEIGHT * 2 : HEIGHT - 16]
+    assert any(1 in row[: WIDTH // 4] for row in bottom_band)
+    assert any(1 in row[-WIDTH // 4 :] for row in bottom_band)
+    # The line itself (index 2) rises from bottom left to top right.
+    line = [(y, x) for y, row in enumerate(rows) for x, value in enumerate(row) if value == 2]
+    assert min(line, key=lambda p: p[1])[0] > max(line, key=lambda p: p[1])[0]
+
+
+def test_different_labels_draw_different_pixels() -> None:
+    assert _labelled(first="01 JAN") != _labelled(first="02 JAN")

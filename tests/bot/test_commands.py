@@ -21,6 +21,10 @@ from bot.tools import rule_from_command
         ("campaigns facebook", c.ListCampaigns(platform="meta")),
         ("report", c.Report(window="7d")),
         ("report 30d Summer Sale", c.Report(window="30d", campaign="Summer Sale")),
+        ("report export", c.ReportExport(days=30)),
+        ("report export 90d", c.ReportExport(days=90)),
+        ("Report Export last_7d", c.ReportExport(days=7)),
+        ("report export week", c.ReportExport(days=7)),
         ('pause "Summer Sale"', c.Pause(name="Summer Sale")),
         ("resume Winter Boots", c.Resume(name="Winter Boots")),
         ('budget "Summer Sale" 120', c.Budget(name="Summer Sale", amount=Decimal(120))),
@@ -48,7 +52,18 @@ def test_parse(text: str, expected: c.Command) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["pause", "budget Summer", "budget Summer -20", "budget Summer 20%", "approve", "copy"],
+    [
+        "pause",
+        "budget Summer",
+        "budget Summer -20",
+        "budget Summer 20%",
+        "approve",
+        "copy",
+        "report export forever",
+        "report export 0d",
+        "report export 400d",
+        "report export 30d extra",
+    ],
 )
 def test_invalid_forms_explain_usage(text: str) -> None:
     assert isinstance(c.parse(text), c.Invalid)
@@ -85,7 +100,7 @@ COMMAND_TYPES = get_args(c.Command)
 PARSES_TO: dict[str, tuple[type, ...]] = {
     "help": (c.Help,),
     "campaigns": (c.ListCampaigns,),
-    "report": (c.Report,),
+    "report": (c.Report, c.ReportExport),
     "pause": (c.Pause,),
     "resume": (c.Resume,),
     "budget": (c.Budget,),
