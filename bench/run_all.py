@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "whatsapp_burst": ["-m", "bench.whatsapp_burst"],
     "whatsapp_burst-postgres": ["-m", "bench.whatsapp_burst", "--database-url", PG_BENCH_URL],
     "signal_receive": ["-m", "bench.signal_receive"],
+    "sync_accounts": ["-m", "bench.sync_accounts"],
 }
 
 

@@ -22,7 +22,12 @@ from core.db import Database
 from worker.approvals import expire_approvals
 from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
-from worker.housekeeping import prune_delivery_ids
+from worker.housekeeping import expire_dead_letters, prune_delivery_ids
+from worker.metrics_sync import JOB_NAME as SYNC_JOB_NAME
+from worker.metrics_sync import JOB_TIMEOUT_SECONDS as SYNC_JOB_TIMEOUT
+from worker.metrics_sync import MAX_TRIES as SYNC_MAX_TRIES
+from worker.metrics_sync import enqueue_syncs, sync_account_job
+from worker.token_refresh import refresh_expiring_tokens
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     registry = build_registry(settings, database, simulate_unconfigured=not settings.is_production)
     ctx["settings"] = settings
     ctx["database"] = database
+    ctx["registry"] = registry
     stack = AsyncExitStack()
     ctx["exit_stack"] = stack
     ctx["channels"] = await outbound_channels(settings, database, stack)
@@ -83,11 +89,20 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = (func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),)
+    functions = (
+        func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),
+        func(
+            sync_account_job, name=SYNC_JOB_NAME, timeout=SYNC_JOB_TIMEOUT, max_tries=SYNC_MAX_TRIES
+        ),
+    )
     # Unique: with several workers, each minute's sweep runs once (arq keys it by its time).
     cron_jobs = (
         cron(expire_approvals, second=0, unique=True, timeout=120),
         cron(prune_delivery_ids, hour=2, minute=0, second=0, unique=True, timeout=600),
+        cron(expire_dead_letters, hour=2, minute=0, second=0, unique=True, timeout=600),
+        # Metrics sync fan-out (one job per account) and tokens renewed ahead of expiry.
+        cron(enqueue_syncs, minute={0, 15, 30, 45}, second=0, unique=True, timeout=300),
+        cron(refresh_expiring_tokens, minute=set(range(0, 60, 5)), second=30, unique=True),
     )
     on_startup = startup
     on_shutdown = shutdown

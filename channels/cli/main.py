@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from channels.cli import admin, chat, keys, rules, serve, slack_cli, telegram_cli, worker_cli
+from channels.cli import dead_letters_cli, sync_cli
 from core.logging_setup import configure_logging
 
 app = typer.Typer(
@@ -16,6 +17,8 @@ app = typer.Typer(
 )
 
 for module in (admin, keys, rules, chat, serve, slack_cli, telegram_cli, worker_cli):
+    module.register(app)
+for module in (sync_cli, dead_letters_cli):
     module.register(app)
 
 
