@@ -229,4 +229,3 @@ async def _give_up(ctx: dict[str, Any], account_id: str, exc: Exception, tries: 
             await accounts.mark_failed(session=session, account_id=account.id, error=message)
     log.warning("metrics sync of %s dead-lettered after %d tries", account_id, tries)
     return "dead_letter"
-

@@ -75,9 +75,10 @@ class PlatformSlots:
     @asynccontextmanager
     async def hold(self, platform: str) -> AsyncIterator[None]:
         holder = uuid.uuid4().hex
-        while not await self.try_take(platform, holder):
+        # Polling, not an Event: the slot is usually freed by another process.
+        while not await self.try_take(platform, holder):  # noqa: ASYNC110
             # Jittered, so waiters spread out instead of polling Redis in lockstep.
-            await asyncio.sleep(self._poll * (0.5 + random.random()))  # noqa: S311
+            await asyncio.sleep(self._poll * (0.5 + random.random()))
         try:
             yield
         finally:

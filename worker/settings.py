@@ -110,7 +110,9 @@ class WorkerSettings:
     job_deserializer = staticmethod(load_job)
     # A re-enqueued message id is refused while its result is kept: one answer per message.
     keep_result = 3600
-    max_jobs = 20
+    # Jobs mostly wait on platforms and chat APIs; each platform's own limit bounds the sync
+    # load (worker/platform_slots.py), so a sync burst does not need its own cap here.
+    max_jobs = 50
     # Chat replies wait on this; 0.1 s keeps them prompt without a busy loop.
     poll_delay = 0.1
     health_check_key = HEALTH_CHECK_KEY

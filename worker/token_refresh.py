@@ -146,9 +146,7 @@ async def report_auth_error(*, database: Database, account: AccountRef, error: s
     was set by us. True when this call notified.
     """
     async with database.system() as session:
-        first = await accounts.mark_auth_error(
-            session=session, account_id=account.id, error=error
-        )
+        first = await accounts.mark_auth_error(session=session, account_id=account.id, error=error)
         if first:
             await notify_admins(
                 session=session, org_id=account.org_id, payload=auth_error_payload(account)

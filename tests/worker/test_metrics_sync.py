@@ -15,6 +15,7 @@ from sqlalchemy import func as sql_func
 from sqlalchemy import select
 
 from adapters.meta_ads import MetaAdsAdapter
+from core.accounts.models import AdAccount
 from core.campaigns.models import Campaign
 from core.config import Settings
 from core.db import Database
@@ -22,7 +23,7 @@ from core.errors import PlatformUnavailable
 from core.events.models import DeadLetterJob
 from core.metrics.models import CampaignMetric
 from core.notify.models import Notification
-from core.ports import PlatformRegistry
+from core.ports import PlatformCampaign, PlatformRegistry
 from tests.adapters.fakes import META, FakeMeta
 from tests.adapters.helpers import payload
 from tests.worker.sync_scene import (
@@ -63,8 +64,6 @@ async def test_a_resync_upserts_the_same_rows_and_marks_the_account_synced(
     fake = FakeMeta()
     scene = await connected_account(database, platform="meta")
     async with database.system() as session:
-        from core.accounts.models import AdAccount
-
         stored = await session.get(AdAccount, scene.account_id)
         assert stored is not None
         stored.external_id = fake.account
@@ -97,8 +96,6 @@ async def test_a_rate_limited_sync_is_deferred_by_the_platforms_wait(
     )
     scene = await connected_account(database, platform="meta")
     async with database.system() as session:
-        from core.accounts.models import AdAccount
-
         stored = await session.get(AdAccount, scene.account_id)
         assert stored is not None
         stored.external_id = "555"
@@ -129,12 +126,11 @@ async def test_a_refused_token_is_renewed_once_and_the_sync_goes_on(
 ) -> None:
     scene = await connected_account(database, access_token="EAAB-stale")
     platform = FakePlatform()
-    platform.failure = None
     first_call = True
 
     original = platform.list_campaigns
 
-    async def refuse_stale(account_id: str, *, access_token: str):  # type: ignore[no-untyped-def]
+    async def refuse_stale(account_id: str, *, access_token: str) -> list[PlatformCampaign]:
         nonlocal first_call
         if first_call:
             first_call = False
@@ -248,8 +244,6 @@ async def test_the_platform_limit_holds_across_two_workers(
     # Sixteen job slots between the two workers, two platform slots: never more at once.
     assert platform.peak == 2
     async with database.system() as session:
-        from core.accounts.models import AdAccount
-
         statuses = set(await session.scalars(select(AdAccount.sync_status)))
     assert statuses == {"ok"}
 

@@ -36,9 +36,10 @@ async def test_two_workers_refreshing_the_same_account_make_one_refresh(
         expires_at=utcnow() + timedelta(days=2),
     )
     platform = FakePlatform(gate=asyncio.Event())
-    async with arq_pool(redis_url) as redis:
-        first_worker = job_ctx(database, settings, platform, redis)
-        second_worker = job_ctx(database, settings, platform, redis)
+    # Two workers: each its own Redis connection pool, sharing only the server.
+    async with arq_pool(redis_url) as first_redis, arq_pool(redis_url) as second_redis:
+        first_worker = job_ctx(database, settings, platform, first_redis)
+        second_worker = job_ctx(database, settings, platform, second_redis)
         first = asyncio.create_task(refresh_expiring_tokens(first_worker))
         # The first worker is inside the platform's refresh call, holding the account's lock.
         await platform.entered.wait()
@@ -68,9 +69,7 @@ async def test_a_google_refresh_keeps_the_refresh_token_and_tiktok_is_left_alone
         expires_at=utcnow() + timedelta(minutes=10),
     )
     # TikTok advertiser tokens do not expire and have no refresh flow: never touched.
-    await connected_account(
-        database, platform="tiktok", expires_at=utcnow() + timedelta(minutes=1)
-    )
+    await connected_account(database, platform="tiktok", expires_at=utcnow() + timedelta(minutes=1))
     platform = FakePlatform(name="google")
     async with arq_pool(redis_url) as redis:
         assert await refresh_expiring_tokens(job_ctx(database, settings, platform, redis)) == {
