@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 dead_letters_app = typer.Typer(help="Jobs that gave up after their retries: read, retry, purge.")
 
 
+def _map_all_tables() -> None:
+    # Every table mapped: writing a letter resolves its foreign key to organizations.
+    import core.models  # noqa: F401
+
+
 def _letter_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value.strip())
@@ -35,6 +40,7 @@ def list_letters(
     """The newest dead letters first (retried ones with --all)."""
     from core.events import dead_letters
 
+    _map_all_tables()
     settings = load_settings()
 
     async def body() -> list[DeadLetterJob]:
@@ -67,6 +73,7 @@ def show(letter: str = typer.Argument(..., help="The dead letter's id.")) -> Non
     """Everything kept of one dead letter: job, arguments, attempts and the full error."""
     from core.events import dead_letters
 
+    _map_all_tables()
     settings = load_settings()
     letter_id = _letter_id(letter)
 
@@ -76,7 +83,9 @@ def show(letter: str = typer.Argument(..., help="The dead letter's id.")) -> Non
 
     found = run(body)
     console.print(f"[bold]{found.job_name}[/] · dead letter {found.id}")
-    console.print(f"failed at {found.created_at:%Y-%m-%d %H:%M:%S} UTC after {found.attempts} tries")
+    console.print(
+        f"failed at {found.created_at:%Y-%m-%d %H:%M:%S} UTC after {found.attempts} tries"
+    )
     if found.org_id is not None:
         console.print(f"org: {found.org_id}")
     if found.resolved_at is not None:
@@ -94,6 +103,7 @@ def retry(letter: str = typer.Argument(..., help="The dead letter's id.")) -> No
     from channels.turns import dump_job, load_job
     from core.events import dead_letters
 
+    _map_all_tables()
     settings = load_settings()
     if not settings.redis_url:
         fail("Retrying needs the worker's Redis: set ADPILOT_REDIS_URL.")
@@ -125,6 +135,7 @@ def purge(
     """Delete every dead letter (they also expire by themselves after 7 days)."""
     from core.events import dead_letters
 
+    _map_all_tables()
     settings = load_settings()
     if not yes and not typer.confirm("Delete every dead letter?"):
         raise typer.Exit(1)

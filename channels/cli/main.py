@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from channels.cli import admin, chat, keys, rules, serve, slack_cli, telegram_cli, worker_cli
-from channels.cli import dead_letters_cli, sync_cli
+from channels.cli import (
+    admin,
+    chat,
+    dead_letters_cli,
+    keys,
+    rules,
+    serve,
+    slack_cli,
+    sync_cli,
+    telegram_cli,
+    worker_cli,
+)
 from core.logging_setup import configure_logging
 
 app = typer.Typer(

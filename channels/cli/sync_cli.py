@@ -24,8 +24,7 @@ def parse_days(value: str) -> int:
     days = int(match.group(1)) if match else 0
     if not 1 <= days <= MAX_BACKFILL_DAYS:
         fail(
-            f"Bad duration {value!r}: give a number of days like 90d "
-            f"(1d to {MAX_BACKFILL_DAYS}d)."
+            f"Bad duration {value!r}: give a number of days like 90d (1d to {MAX_BACKFILL_DAYS}d)."
         )
     return days
 
@@ -52,6 +51,8 @@ def sync(
         from redis.asyncio import Redis
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        # Every table mapped: flushing a campaign resolves its foreign keys across them.
+        import core.models  # noqa: F401
         from adapters.registry import build_registry
         from core.accounts import service as accounts
         from core.accounts.service import AccountRef
