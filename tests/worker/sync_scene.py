@@ -40,7 +40,7 @@ class FakePlatform:
     """The AdPlatform protocol with two campaigns and a metric row per campaign and day.
 
     `failure` is raised by every read; `refresh_failure` by refresh_token. `gate`, when set,
-    holds list_campaigns and refresh_token until released, so tests can overlap calls.
+    holds list_campaigns and the first refresh_token until released, so tests can overlap calls.
     """
 
     name: str = "meta"
@@ -67,7 +67,8 @@ class FakePlatform:
 
     async def refresh_token(self, *, refresh_token: str) -> TokenSet:
         self.refreshes.append(refresh_token)
-        await self._hold()
+        if len(self.refreshes) == 1:  # only the first call waits: a second one shows at once
+            await self._hold()
         if self.refresh_failure is not None:
             raise self.refresh_failure
         return TokenSet(
