@@ -33,7 +33,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from adapters.registry import build_registry
+from adapters.registry import build_registry, shared_http_client
 from channels.turns import dump_job, load_job
 from core import schema
 from core.accounts.models import AdAccount
@@ -154,6 +154,18 @@ async def mock_json(port: int, method: str, path: str) -> dict[str, Any]:
     return loaded
 
 
+async def wait_for_mock(port: int, mock: Any) -> None:
+    for _ in range(200):
+        try:
+            await mock_json(port, "GET", "/stats")
+            return
+        except OSError:
+            if not mock.is_alive():
+                raise RuntimeError("the mock platform process died") from None
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the mock platform did not start")
+
+
 # --- database and queue ------------------------------------------------------------------------
 
 
@@ -214,6 +226,8 @@ async def counts(database: Database) -> tuple[int, int, int]:
 async def one_round(
     label: str, settings: Settings, database: Database, account_ids: list[uuid.UUID], port: int
 ) -> tuple[float, int]:
+    # As worker/settings.py's startup builds it: one HTTP client shared by the adapters.
+    http_client = shared_http_client(settings)
     await mock_json(port, "POST", "/reset")
     pool = await create_pool(
         RedisSettings.from_dsn(REDIS_URL), job_serializer=dump_job, job_deserializer=load_job
@@ -242,7 +256,7 @@ async def one_round(
         ctx={
             "settings": settings,
             "database": database,
-            "registry": build_registry(settings, database),
+            "registry": build_registry(settings, database, http_client=http_client),
         },
     )
     started = time.perf_counter()
@@ -250,6 +264,7 @@ async def one_round(
         await worker.main()
     finally:
         await worker.close()
+        await http_client.aclose()
     seconds = time.perf_counter() - started
     stats = await mock_json(port, "GET", "/stats")
     campaigns, metrics, synced = await counts(database)
@@ -269,6 +284,7 @@ async def main(accounts: int, latency: float, keep: bool) -> int:
         target=serve_mock, args=(port, latency), daemon=True
     )
     mock.start()
+    await wait_for_mock(port, mock)
     await _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     await _admin(f'CREATE DATABASE "{DB_NAME}"')
     settings = Settings(

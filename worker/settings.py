@@ -13,7 +13,7 @@ from typing import Any
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from adapters.registry import build_registry
+from adapters.registry import build_registry, shared_http_client
 from bot.engine import Bot
 from channels.catalog import channel_ready
 from channels.turns import JOB_NAME, JOB_TIMEOUT_SECONDS, TurnHandler, dump_job, load_job
@@ -66,12 +66,19 @@ def turn_handlers(settings: Settings, database: Database, chat_bot: Bot) -> dict
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     database = Database(settings)
-    registry = build_registry(settings, database, simulate_unconfigured=not settings.is_production)
+    stack = AsyncExitStack()
+    ctx["exit_stack"] = stack
+    # One HTTP client for every platform call the jobs make (worker/metrics_sync.py).
+    platform_http = await stack.enter_async_context(shared_http_client(settings))
+    registry = build_registry(
+        settings,
+        database,
+        simulate_unconfigured=not settings.is_production,
+        http_client=platform_http,
+    )
     ctx["settings"] = settings
     ctx["database"] = database
     ctx["registry"] = registry
-    stack = AsyncExitStack()
-    ctx["exit_stack"] = stack
     ctx["channels"] = await outbound_channels(settings, database, stack)
     ctx["turn_handlers"] = turn_handlers(
         settings, database, Bot(database=database, registry=registry, settings=settings)
