@@ -110,6 +110,20 @@ class Settings(BaseSettings):
     # A platform's wait longer than this is not slept in-process: the job is deferred instead.
     http_max_inline_wait_seconds: float = Field(default=60.0, ge=0)
 
+    # Metrics sync (worker): days re-read each cycle (platforms restate recent days), and how
+    # many accounts of each platform sync at once across every worker (a Redis semaphore).
+    sync_lookback_days: int = Field(default=3, ge=1, le=90)
+    sync_concurrency_google: int = Field(default=16, ge=1, le=1000)
+    sync_concurrency_meta: int = Field(default=32, ge=1, le=1000)
+    sync_concurrency_tiktok: int = Field(default=16, ge=1, le=1000)
+    # The sandbox and any other platform.
+    sync_concurrency_other: int = Field(default=8, ge=1, le=1000)
+    # The cron spreads a cycle's jobs over this many seconds, so chat turns queued meanwhile
+    # never wait behind thousands of due sync jobs (0: all at once).
+    sync_spread_seconds: float = Field(default=300.0, ge=0, le=840)
+    # First retry of a failed sync after this many seconds, doubling per try.
+    sync_retry_backoff_seconds: float = Field(default=30.0, ge=0)
+
     # LLM
     llm_model: str | None = None
     llm_fallback_model: str | None = None

@@ -16,7 +16,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 
 from adapters.file_stores import build_file_store
-from adapters.registry import build_registry
+from adapters.registry import build_registry, shared_http_client
 from bot.engine import Bot
 from channels.base import ChatChannel
 from channels.catalog import channel_ready
@@ -27,8 +27,13 @@ from worker.approvals import expire_approvals
 from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
 from worker.daily_summaries import send_daily_summaries
-from worker.housekeeping import prune_delivery_ids
+from worker.housekeeping import expire_dead_letters, prune_delivery_ids
+from worker.metrics_sync import JOB_NAME as SYNC_JOB_NAME
+from worker.metrics_sync import JOB_TIMEOUT_SECONDS as SYNC_JOB_TIMEOUT
+from worker.metrics_sync import MAX_TRIES as SYNC_MAX_TRIES
+from worker.metrics_sync import enqueue_syncs, sync_account_job
 from worker.rules import evaluate_rules
+from worker.token_refresh import refresh_expiring_tokens
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +105,19 @@ def turn_handlers(
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
     database = Database(settings)
-    registry = build_registry(settings, database, simulate_unconfigured=not settings.is_production)
+    stack = AsyncExitStack()
+    ctx["exit_stack"] = stack
+    # One HTTP client for every platform call the jobs make (worker/metrics_sync.py).
+    platform_http = await stack.enter_async_context(shared_http_client(settings))
+    registry = build_registry(
+        settings,
+        database,
+        simulate_unconfigured=not settings.is_production,
+        http_client=platform_http,
+    )
     ctx["settings"] = settings
     ctx["database"] = database
     ctx["registry"] = registry
-    stack = AsyncExitStack()
-    ctx["exit_stack"] = stack
     ctx["channels"] = await outbound_channels(settings, database, stack)
     ctx["turn_handlers"] = turn_handlers(
         settings,
@@ -131,7 +143,12 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = (func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),)
+    functions = (
+        func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),
+        func(
+            sync_account_job, name=SYNC_JOB_NAME, timeout=SYNC_JOB_TIMEOUT, max_tries=SYNC_MAX_TRIES
+        ),
+    )
     # Unique: with several workers, each minute's sweep runs once (arq keys it by its time).
     cron_jobs = (
         cron(expire_approvals, second=0, unique=True, timeout=120),
@@ -139,6 +156,10 @@ class WorkerSettings:
         cron(evaluate_rules, minute=set(range(0, 60, 5)), second=30, unique=True, timeout=240),
         # Daily summaries: every 15 min, each org's when its own local 06:00 has come.
         cron(send_daily_summaries, minute={0, 15, 30, 45}, second=0, unique=True, timeout=600),
+        cron(expire_dead_letters, hour=2, minute=0, second=0, unique=True, timeout=600),
+        # Metrics sync fan-out (one job per account) and tokens renewed ahead of expiry.
+        cron(enqueue_syncs, minute={0, 15, 30, 45}, second=0, unique=True, timeout=300),
+        cron(refresh_expiring_tokens, minute=set(range(0, 60, 5)), second=30, unique=True),
     )
     # Cron times are UTC whatever the host's zone; per-org local times are the jobs' own work.
     timezone = UTC
@@ -148,7 +169,9 @@ class WorkerSettings:
     job_deserializer = staticmethod(load_job)
     # A re-enqueued message id is refused while its result is kept: one answer per message.
     keep_result = 3600
-    max_jobs = 20
+    # Jobs mostly wait on platforms and chat APIs; each platform's own limit bounds the sync
+    # load (worker/platform_slots.py), so a sync burst does not need its own cap here.
+    max_jobs = 50
     # Chat replies wait on this; 0.1 s keeps them prompt without a busy loop.
     poll_delay = 0.1
     health_check_key = HEALTH_CHECK_KEY

@@ -7,11 +7,13 @@ import typer
 from channels.cli import (
     admin,
     chat,
+    dead_letters_cli,
     keys,
     report_cli,
     rules,
     serve,
     slack_cli,
+    sync_cli,
     telegram_cli,
     worker_cli,
 )
@@ -26,6 +28,8 @@ app = typer.Typer(
 )
 
 for module in (admin, keys, rules, report_cli, chat, serve, slack_cli, telegram_cli, worker_cli):
+    module.register(app)
+for module in (sync_cli, dead_letters_cli):
     module.register(app)
 
 

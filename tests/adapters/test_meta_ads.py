@@ -230,3 +230,16 @@ async def test_get_campaign_of_another_account_is_not_found(meta, router) -> Non
     )
     with pytest.raises(PlatformNotFound, match="not in 555"):
         await meta.get_campaign("555", "6001", access_token="tok")
+
+
+async def test_a_sync_asks_the_accounts_currency_once(meta, router, account) -> None:
+    router.get(f"{ACCOUNT}/campaigns").mock(
+        return_value=httpx.Response(200, json={"data": [], "paging": {"cursors": {}}})
+    )
+    router.get(INSIGHTS).mock(
+        return_value=httpx.Response(200, json=payload("meta/insights_page2.json"))
+    )
+    await meta.list_campaigns("act_555", access_token="tok")
+    await meta.get_metrics("act_555", None, date(2026, 10, 2), date(2026, 10, 2), "tok")
+    # One adapter serves one sync: the currency is asked once, not once per call.
+    assert account.call_count == 1
