@@ -23,6 +23,8 @@ from worker.approvals import expire_approvals
 from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
 from worker.housekeeping import prune_delivery_ids
+from worker.notifications import JOB_NAME as NOTIFY_JOB
+from worker.notifications import deliver_notifications, sweep_notifications
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +85,18 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = (func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),)
+    functions = (
+        func(chat_turn, name=JOB_NAME, timeout=JOB_TIMEOUT_SECONDS, max_tries=MAX_TRIES),
+        func(deliver_notifications, name=NOTIFY_JOB, timeout=900, max_tries=1),
+        func(sweep_notifications, timeout=120, max_tries=1),
+    )
     # Unique: with several workers, each minute's sweep runs once (arq keys it by its time).
     cron_jobs = (
         cron(expire_approvals, second=0, unique=True, timeout=120),
         cron(prune_delivery_ids, hour=2, minute=0, second=0, unique=True, timeout=600),
+        # The outbox: delivered every 5 s; rows stuck in flight re-queued every minute.
+        cron(deliver_notifications, second=set(range(0, 60, 5)), unique=True, timeout=900),
+        cron(sweep_notifications, second=30, unique=True, timeout=120),
     )
     on_startup = startup
     on_shutdown = shutdown
