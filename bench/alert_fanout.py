@@ -101,6 +101,7 @@ async def deliver(env: dict[str, str]) -> tuple[float, int]:
     """Run the worker's delivery job until the outbox is empty; (seconds, runs)."""
     from sqlalchemy import func, select
 
+    from core.base import utcnow
     from core.config import Settings
     from core.db import Database
     from core.notify.models import Notification
@@ -120,14 +121,24 @@ async def deliver(env: dict[str, str]) -> tuple[float, int]:
         channels = await outbound_channels(settings, database, stack)
         ctx: dict[str, Any] = {"database": database, "settings": settings, "channels": channels}
         started = time.perf_counter()
-        while await deliver_notifications(ctx):
+        while True:
             runs += 1
+            await deliver_notifications(ctx)
+            # Rows a second 429 sent back to wait (their retry_after): run again when due,
+            # as the worker's 5-second cron would.
+            async with database.system() as session:
+                left, due = (
+                    await session.execute(
+                        select(
+                            func.count(Notification.id), func.min(Notification.next_attempt_at)
+                        ).where(Notification.status != "sent")
+                    )
+                ).one()
+            if not left:
+                break
+            wait = (due - utcnow()).total_seconds() if due is not None else 1.0
+            await asyncio.sleep(min(max(wait, 0.0), 5.0))
         elapsed = time.perf_counter() - started
-        async with database.system() as session:
-            left = await session.scalar(
-                select(func.count(Notification.id)).where(Notification.status != "sent")
-            )
-        print(f"notifications not sent when the job found nothing due: {left}")
     await database.dispose()
     return elapsed, runs
 
@@ -206,7 +217,7 @@ async def run(args: argparse.Namespace) -> int:
         mock.terminate()
         mock.wait()
     backend = "PostgreSQL" if "postgres" in url else "SQLite"
-    print(f"{backend}; delivery job runs: {runs}")
+    print(f"{backend}; delivery job runs until the outbox was empty: {runs}")
     return 0 if report(stats, args, elapsed) else 1
 
 
