@@ -29,10 +29,7 @@ T = TypeVar("T")
 
 # Telegram's flood limits: 30 messages/s per bot; about 1/s per chat (short bursts tolerated);
 # 20/min per group. A 429 past these still says how long to wait (retry_after).
-# One message/s of headroom: calls are paced when they take their slot and reach Telegram a few
-# ms later, so at exactly 30/s the jitter alone draws 429s, each costing a slot and a second
-# (bench/alert_fanout: 480 429s in 5,000 sends at 30/s).
-PER_BOT = parse("29/second")
+PER_BOT = parse("30/second")
 PER_PRIVATE_CHAT = parse("3 per 3 seconds")
 PER_GROUP = parse("20/minute")
 # A wait Telegram asks for up to this long is slept here; a longer one goes back to the caller.

@@ -63,7 +63,7 @@ def test_telegram_paces_private_chats_and_groups_by_their_own_limits() -> None:
     ]
     assert TelegramChannel.windows(-100200)[0] == (PER_GROUP, ("telegram", "chat", "-100200"))
     assert str(PER_GROUP) == "20 per 1 minute"
-    assert str(PER_BOT) == "29 per 1 second"  # Telegram allows 30: one of headroom for jitter
+    assert str(PER_BOT) == "30 per 1 second"
 
 
 async def test_a_store_outage_sends_unpaced_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
