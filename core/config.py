@@ -156,6 +156,14 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0/"
     signal_api_url: str | None = None
     signal_number: str | None = None
+    # Email through Resend's HTTP API (alerts' fallback and transactional mail).
+    resend_api_key: SecretStr | None = None
+    resend_api_url: str = "https://api.resend.com"
+    email_from: str | None = None
+    # Slack incoming webhooks: a destination's URL must start with this (a mock in tests).
+    slack_webhook_base_url: str = "https://hooks.slack.com/services/"
+    # How long a delivery worker holds notifications it claimed before another may retry them.
+    notify_lease_seconds: float = Field(default=300.0, gt=0)
 
     # Report exports: file storage (file:// directory or s3://bucket/prefix) and download links.
     storage_url: str = "file://./adpilot-files"

@@ -8,7 +8,7 @@ routes here as they arrive; with none configured the app serves health and metri
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Protocol
 
 import structlog
@@ -57,12 +57,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for receiver in app.state.receivers.values():
             await receiver.start()
-        scheduler = embedded_scheduler(app) if settings.redis_url is None else None
+        outbox_clients = AsyncExitStack()
+        scheduler = embedded_scheduler(app, outbox_clients) if settings.redis_url is None else None
         if scheduler is not None:
             scheduler.start()
         yield
         if scheduler is not None:
             await scheduler.stop()
+        await outbox_clients.aclose()
         for receiver in app.state.receivers.values():
             await receiver.stop()
         slack = getattr(app.state, "slack", None)
@@ -193,15 +195,17 @@ def add_receivers(app: FastAPI, settings: Settings) -> None:
         app.state.signal = messenger
 
 
-def embedded_scheduler(app: FastAPI) -> LocalScheduler:
-    """Without Redis there is no arq worker: the worker's cron jobs run in this process."""
+def embedded_scheduler(app: FastAPI, clients: AsyncExitStack) -> LocalScheduler:
+    """Without Redis there is no arq worker: the worker's cron jobs run in this process, with
+    the app's chat channels plus the outbox's post-only ones (email, Slack webhooks)."""
+    from worker.chat_channels import notification_channels
     from worker.settings import WorkerSettings
 
     ctx: dict[str, Any] = {
         "settings": app.state.settings,
         "database": app.state.database,
         "registry": app.state.registry,
-        "channels": app.state.channels,
+        "channels": {**app.state.channels, **notification_channels(app.state.settings, clients)},
     }
     return LocalScheduler(WorkerSettings.cron_jobs, ctx)
 

@@ -66,6 +66,36 @@ async def outbound_channels(
         channels["signal"] = SignalChannel(
             http=http, number=settings.signal_number, limiter=OutboundLimiter(settings.redis_url)
         )
+    channels.update(notification_channels(settings, stack))
+    return channels
+
+
+def notification_channels(settings: Settings, stack: AsyncExitStack) -> dict[str, ChatChannel]:
+    """Post-only destinations of the outbox: email (Resend) and Slack incoming webhooks."""
+    from channels.email.channel import EmailChannel
+    from channels.email.resend import ResendClient, resend_http
+    from channels.email.transactional import email_ready
+    from channels.slack_webhook.channel import SlackWebhookChannel
+
+    channels: dict[str, ChatChannel] = {}
+    if email_ready(settings):
+        assert settings.resend_api_key is not None
+        assert settings.email_from is not None
+        resend = resend_http(settings.resend_api_url, settings.http_timeout_seconds)
+        stack.push_async_callback(resend.aclose)
+        channels["email"] = EmailChannel(
+            ResendClient(
+                resend,
+                api_key=settings.resend_api_key.get_secret_value(),
+                sender=settings.email_from,
+            )
+        )
+    # Always available: the URL is each destination's own.
+    webhooks = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds, connect=10.0))
+    stack.push_async_callback(webhooks.aclose)
+    channels["slack_webhook"] = SlackWebhookChannel(
+        webhooks, base=settings.slack_webhook_base_url, limiter=OutboundLimiter(settings.redis_url)
+    )
     return channels
 
 

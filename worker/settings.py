@@ -32,6 +32,8 @@ from worker.metrics_sync import JOB_NAME as SYNC_JOB_NAME
 from worker.metrics_sync import JOB_TIMEOUT_SECONDS as SYNC_JOB_TIMEOUT
 from worker.metrics_sync import MAX_TRIES as SYNC_MAX_TRIES
 from worker.metrics_sync import enqueue_syncs, sync_account_job
+from worker.notifications import JOB_NAME as NOTIFY_JOB
+from worker.notifications import deliver_notifications, sweep_notifications
 from worker.rules import evaluate_rules
 from worker.token_refresh import refresh_expiring_tokens
 
@@ -148,6 +150,8 @@ class WorkerSettings:
         func(
             sync_account_job, name=SYNC_JOB_NAME, timeout=SYNC_JOB_TIMEOUT, max_tries=SYNC_MAX_TRIES
         ),
+        func(deliver_notifications, name=NOTIFY_JOB, timeout=900, max_tries=1),
+        func(sweep_notifications, timeout=120, max_tries=1),
     )
     # Unique: with several workers, each minute's sweep runs once (arq keys it by its time).
     cron_jobs = (
@@ -160,6 +164,9 @@ class WorkerSettings:
         # Metrics sync fan-out (one job per account) and tokens renewed ahead of expiry.
         cron(enqueue_syncs, minute={0, 15, 30, 45}, second=0, unique=True, timeout=300),
         cron(refresh_expiring_tokens, minute=set(range(0, 60, 5)), second=30, unique=True),
+        # The outbox: delivered every 5 s; rows stuck in flight re-queued every minute.
+        cron(deliver_notifications, second=set(range(0, 60, 5)), unique=True, timeout=900),
+        cron(sweep_notifications, second=30, unique=True, timeout=120),
     )
     # Cron times are UTC whatever the host's zone; per-org local times are the jobs' own work.
     timezone = UTC

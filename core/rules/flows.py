@@ -28,6 +28,7 @@ from core.base import utcnow
 from core.db import Database, set_tenant
 from core.errors import CoreError, PermissionDenied, ValidationFailed
 from core.gc_tuning import relaxed_gc
+from core.notify.flows import queue_alerts
 from core.ports import PlatformRegistry
 from core.rules.aggregate import fill_totals, last_firings, load_campaigns
 from core.rules.engine import (
@@ -301,6 +302,8 @@ async def apply_firings(
     for alert, firing in autos:
         assert registry is not None
         await _execute_auto(session, alert, firing, registry)
+    # Their notifications commit with the alerts, or neither does (the outbox).
+    await queue_alerts(session=session, org_id=org_id, alerts=alerts)
     return alerts
 
 

@@ -4,8 +4,8 @@ A column on organizations (already a tenant table with RLS), not a table: the su
 claims an org's day with one conditional UPDATE, which row-locks the org, so two workers
 racing for the same day serialise there and only one sees its update succeed.
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Email through Resend's HTTP API: alert destinations and transactional mail."""

@@ -1,0 +1,1 @@
+"""Slack incoming webhooks: a lightweight destination, one channel per URL, post-only."""
