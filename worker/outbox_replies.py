@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from bot.replies import Reply, card_from_action, decision_line
+from bot.summary import payload_reply
 from core.approvals import policy as approval_policy
 from core.approvals.models import PendingAction
 from core.db import Database
@@ -29,7 +30,10 @@ def digest_reply(rows: Sequence[Notification], *, after_quiet_hours: bool) -> Re
 
 
 async def row_reply(database: Database, row: Notification) -> Reply:
-    """The row's own message; an approval's carries the card as it stands now."""
+    """The row's own message; an approval's carries the card as it stands now, a daily
+    summary its table and chart."""
+    if row.kind == "summaries" and "text" in row.payload:
+        return payload_reply(row.payload)
     text = str(row.payload.get("text", ""))
     raw_action = row.payload.get("pending_action_id")
     if not raw_action:

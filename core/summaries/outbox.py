@@ -36,6 +36,8 @@ def queue_summary(
             destination_id=dest.id,
             channel=dest.channel,
             conversation_id=dest.conversation_id,
+            # The outbox's kind: never folded into an alert digest, falls back like summaries.
+            kind="summaries",
             payload={"kind": SUMMARY_KIND, **payload},
             status="pending",
         )

@@ -25,7 +25,9 @@ from core.rules.models import Alert, Rule
 from core.summaries.schemas import DueOrg
 from core.users.models import Role
 from tests import factories
+from tests.worker.outbox_fakes import ScriptedChannel, worker_ctx
 from worker.daily_summaries import send_daily_summaries, summarise_org
+from worker.notifications import deliver_notifications
 
 BERLIN = "Europe/Berlin"
 # 06:05 in Berlin (UTC+2 in June) on Wednesday 2026-06-10; the summary is about Tuesday the 9th.
@@ -228,3 +230,24 @@ def test_the_summary_cron_runs_every_quarter_hour_once_across_workers() -> None:
     assert job.minute == {0, 15, 30, 45}
     assert job.second == 0
     assert job.unique is True
+
+
+async def test_the_outbox_delivers_the_summary_with_its_table_and_chart(
+    database: Database, settings: Settings
+) -> None:
+    ids = await world(database)
+    with time_machine.travel(MORNING, tick=False):
+        assert await send_daily_summaries(ctx_for(database, settings)) == 2
+    rows = await summaries(database, ids.org_id)
+    # Summaries are their own kind: never folded into an alert digest.
+    assert {row.kind for row in rows} == {"summaries"}
+    chat, email = ScriptedChannel("telegram"), ScriptedChannel("email")
+    assert (
+        await deliver_notifications(worker_ctx(database, settings, telegram=chat, email=email)) == 2
+    )
+    for channel in (chat, email):
+        [(_, reply)] = channel.posted
+        assert reply.text.startswith("*Daily summary for Acme")
+        assert reply.table is not None
+        assert reply.chart is not None
+        assert reply.chart.png.startswith(b"\x89PNG\r\n\x1a\n")
