@@ -25,10 +25,13 @@ BENCHMARKS: dict[str, list[str]] = {
     "org_binding": ["-m", "bench.org_binding"],
     "rule_eval": ["-m", "bench.rule_eval"],
     "serve_idle": ["-m", "bench.serve_idle"],
+    "worker_idle": ["-m", "bench.worker_idle"],
     "slack_ack": ["-m", "bench.slack_ack"],
     "whatsapp_burst": ["-m", "bench.whatsapp_burst"],
     "whatsapp_burst-postgres": ["-m", "bench.whatsapp_burst", "--database-url", PG_BENCH_URL],
     "signal_receive": ["-m", "bench.signal_receive"],
+    "sync_accounts": ["-m", "bench.sync_accounts"],
+    "alert_fanout": ["-m", "bench.alert_fanout"],
 }
 
 
