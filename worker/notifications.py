@@ -244,7 +244,11 @@ def _address(run: Run, row: Notification) -> ChannelAddress:
     if destination is not None and destination.secret:
         # A webhook destination's URL is its credential: decrypted only to post.
         conversation = decrypt_optional(destination.secret) or conversation
-    workspace = destination.workspace if destination is not None else ""
+    # A row sent straight to a person (an admin alert) carries its identity's workspace: in
+    # Slack's multi-workspace mode the token is the workspace's.
+    workspace = (
+        destination.workspace if destination is not None else str(row.payload.get("workspace", ""))
+    )
     return ChannelAddress(row.channel, workspace, conversation)
 
 

@@ -52,7 +52,11 @@ async def notify_admins(
         ]
     else:
         identities = await session.execute(
-            select(ChannelIdentity.channel, ChannelIdentity.external_user_id)
+            select(
+                ChannelIdentity.channel,
+                ChannelIdentity.workspace,
+                ChannelIdentity.external_user_id,
+            )
             .join(User, User.id == ChannelIdentity.user_id)
             .where(
                 ChannelIdentity.org_id == org_id,
@@ -64,9 +68,12 @@ async def notify_admins(
         )
         rows = [
             Notification(
-                org_id=org_id, channel=channel, conversation_id=user_id, payload=dict(payload)
+                org_id=org_id,
+                channel=channel,
+                conversation_id=user_id,
+                payload={**payload, "workspace": workspace},
             )
-            for channel, user_id in identities
+            for channel, workspace, user_id in identities
         ]
     session.add_all(rows)
     await session.flush()
