@@ -22,6 +22,10 @@ from typing import Any, Protocol
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
+from core.config import Settings
+from core.db import Database
+from core.events.service import forget_delivery
+
 log = logging.getLogger(__name__)
 
 
@@ -104,6 +108,13 @@ class InlineTurns:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
+def queued_turns(settings: Settings) -> QueuedTurns | None:
+    """The queue when ADPILOT_CHAT_TURNS=queue (the settings refuse it without Redis)."""
+    if settings.chat_turns == "queue" and settings.redis_url:
+        return QueuedTurns(settings.redis_url)
+    return None
+
+
 class QueuedTurns:
     """Enqueues each turn as an arq job on Redis; `adpilot worker` runs them."""
 
@@ -123,6 +134,20 @@ class QueuedTurns:
                         self.redis_settings, job_serializer=dump_job, job_deserializer=load_job
                     )
         return self._pool
+
+    async def submit_all(self, turns: list[ChatTurn], *, database: Database) -> bool:
+        """Queue every turn, or none for good: on a failure the turns' delivery ids (their
+        keys) are forgotten, so the platform's redelivery of what we did not ack is taken."""
+        try:
+            for turn in turns:
+                await self.submit(turn)
+        except Exception:
+            log.exception("chat turns could not be queued", extra={"count": len(turns)})
+            async with database.system() as session:
+                for turn in turns:
+                    await forget_delivery(session=session, channel=turn.channel, event_id=turn.key)
+            return False
+        return True
 
     async def submit(self, turn: ChatTurn) -> None:
         redis = await self._redis()

@@ -34,7 +34,7 @@ from channels.slack import SCOPES
 from channels.slack.conversation import COMMAND, MESSAGE, build_conversation
 from channels.slack.installations import DatabaseOAuthStateStore
 from channels.slack.render import APPROVE_ACTION, REJECT_ACTION, fallback_text
-from channels.turns import ChatTurn, InlineTurns, QueuedTurns
+from channels.turns import ChatTurn, InlineTurns, QueuedTurns, queued_turns
 from core.config import Settings
 from core.db import Database
 from core.events.service import first_delivery
@@ -135,10 +135,8 @@ class SlackWebhook:
             )
             # app_uninstalled / tokens_revoked: forget the workspace's token at once.
             self.bolt.enable_token_revocation_listeners()
-        self.turns: InlineTurns | QueuedTurns = (
-            QueuedTurns(settings.redis_url)
-            if settings.chat_turns == "queue" and settings.redis_url
-            else InlineTurns(self.conversation.run)
+        self.turns: InlineTurns | QueuedTurns = queued_turns(settings) or InlineTurns(
+            self.conversation.run
         )
         self.bolt.middleware(self._deduplicate)
         self.bolt.command("/adpilot")(self._on_command)

@@ -27,10 +27,10 @@ from channels.card_updates import decide_on_card, deliver, redraw_if_decided
 from channels.outbound import OutboundLimiter
 from channels.telegram.channel import TelegramChannel, call
 from channels.telegram.render import parse_callback
-from channels.turns import ChatTurn, QueuedTurns
+from channels.turns import ChatTurn, queued_turns
 from core.config import Settings
 from core.db import Database
-from core.events.service import first_delivery, forget_delivery
+from core.events.service import first_delivery
 from web_min.observability import AppMetrics
 from web_min.rate_limit import (
     UNVERIFIED_PER_IP,
@@ -95,11 +95,7 @@ class TelegramWebhook:
         # The numeric id before the token's colon is public (it is the bot's user id).
         self.bot_id = self.application.bot.token.split(":", 1)[0]
         self._tasks: set[asyncio.Task[None]] = set()
-        self.queue = (
-            QueuedTurns(settings.redis_url)
-            if settings.chat_turns == "queue" and settings.redis_url
-            else None
-        )
+        self.queue = queued_turns(settings)
         self.channel = TelegramChannel(
             self.application.bot,
             OutboundLimiter(settings.redis_url),
@@ -138,14 +134,8 @@ class TelegramWebhook:
         self.metrics.webhook_events.labels(channel=CHANNEL, outcome="accepted").inc()
         if self.queue is not None:
             turn = ChatTurn(CHANNEL, UPDATE, event_id, {"update": json.dumps(payload)})
-            try:
-                await self.queue.submit(turn)
-            except Exception:
-                # Not acked: Telegram redelivers it, and the duplicate check lets it through again.
-                log.exception("telegram update could not be queued")
-                async with self.database.system() as session:
-                    await forget_delivery(session=session, channel=CHANNEL, event_id=event_id)
-                return JSONResponse({"error": "unavailable"}, status_code=503)
+            if not await self.queue.submit_all([turn], database=self.database):
+                return JSONResponse({"error": "unavailable"}, status_code=503)  # Telegram retries
             return JSONResponse({"ok": True})
         # Acked now; the turn runs on its own task, so the response (and the connection) is
         # not held while the bot thinks.

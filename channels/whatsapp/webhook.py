@@ -25,14 +25,14 @@ from pydantic import ValidationError
 from bot.engine import Bot as ChatBot
 from channels.base import ChatChannel
 from channels.outbound import OutboundLimiter
-from channels.turns import ChatTurn, QueuedTurns
+from channels.turns import ChatTurn, queued_turns
 from channels.whatsapp.channel import CHANNEL, WhatsAppChannel
 from channels.whatsapp.graph import GraphClient
 from channels.whatsapp.inbound import InboundHandler, Work, from_turn, to_turn
 from channels.whatsapp.payloads import MessagesValue, Notification
 from core.config import Settings
 from core.db import Database
-from core.events.service import first_delivery, forget_delivery
+from core.events.service import first_delivery
 from web_min.observability import AppMetrics
 from web_min.rate_limit import UNVERIFIED_PER_IP, RateLimiter
 
@@ -81,11 +81,7 @@ class WhatsAppWebhook:
             metrics=metrics,
         )
         self.channel = WhatsAppChannel(self.graph, database, OutboundLimiter(settings.redis_url))
-        self.queue = (
-            QueuedTurns(settings.redis_url)
-            if settings.chat_turns == "queue" and settings.redis_url
-            else None
-        )
+        self.queue = queued_turns(settings)
         self.inbound = InboundHandler(
             database=database,
             chat_bot=chat_bot,
@@ -169,16 +165,9 @@ class WhatsAppWebhook:
     async def _enqueue(self, fresh: list[Work]) -> JSONResponse:
         """Each new message or status as its own job; acked only once all are queued."""
         assert self.queue is not None
-        try:
-            for item in fresh:
-                await self.queue.submit(to_turn(item))
-        except Exception:
-            # Not acked: Meta redelivers, and the ids are forgotten so the redelivery is taken.
-            log.exception("whatsapp events could not be queued")
-            async with self.database.system() as session:
-                for item in fresh:
-                    await forget_delivery(session=session, channel=CHANNEL, event_id=item.event_id)
-            return JSONResponse({"error": "unavailable"}, status_code=503)
+        turns = [to_turn(item) for item in fresh]
+        if not await self.queue.submit_all(turns, database=self.database):
+            return JSONResponse({"error": "unavailable"}, status_code=503)  # Meta redelivers
         return JSONResponse({"ok": True})
 
     async def process_turn(self, turn: ChatTurn) -> None:
