@@ -116,7 +116,7 @@ class ChannelWebhook(Protocol):
     def router(self) -> APIRouter: ...
 
 
-def _webhook_classes() -> dict[str, Callable[..., ChannelWebhook]]:
+def webhook_builders() -> dict[str, Callable[..., ChannelWebhook]]:
     # Imported only for a configured channel: each pulls in its platform SDK.
     def telegram(**deps: Any) -> ChannelWebhook:
         from channels.telegram.webhook import TelegramWebhook
@@ -144,7 +144,7 @@ def mount_channels(app: FastAPI, settings: Settings) -> None:
     """
     channels: dict[str, ChatChannel] = {}
     app.state.channels = channels
-    for name, build in _webhook_classes().items():
+    for name, build in webhook_builders().items():
         if not channel_ready(settings, name):
             continue
         webhook = build(

@@ -73,34 +73,23 @@ def turn_handlers(
         from channels.slack.conversation import build_conversation
 
         handlers["slack"] = build_conversation(settings, database, chat_bot).run
+    from web_min.app import webhook_builders
     from web_min.observability import AppMetrics
     from web_min.rate_limit import RateLimiter
 
-    if channel_ready(settings, "telegram"):
-        from channels.telegram.webhook import TelegramWebhook
-
-        # The same object the web mounts, used only for its update processing here.
-        telegram = TelegramWebhook(
-            settings=settings.model_copy(update={"chat_turns": "inline"}),
-            database=database,
-            chat_bot=chat_bot,
-            limiter=RateLimiter(settings.redis_url),
-            metrics=AppMetrics(),
-            channels=channels,
-        )
-        handlers["telegram"] = telegram.process_turn
-    if channel_ready(settings, "whatsapp"):
-        from channels.whatsapp.webhook import WhatsAppWebhook
-
-        whatsapp = WhatsAppWebhook(
-            settings=settings.model_copy(update={"chat_turns": "inline"}),
-            database=database,
-            chat_bot=chat_bot,
-            limiter=RateLimiter(settings.redis_url),
-            metrics=AppMetrics(),
-            channels=channels,
-        )
-        handlers["whatsapp"] = whatsapp.process_turn
+    inline = settings.model_copy(update={"chat_turns": "inline"})
+    for name in ("telegram", "whatsapp"):
+        if channel_ready(settings, name):
+            # The same object the web mounts, used only for its turn processing here.
+            webhook = webhook_builders()[name](
+                settings=inline,
+                database=database,
+                chat_bot=chat_bot,
+                limiter=RateLimiter(settings.redis_url),
+                metrics=AppMetrics(),
+                channels=channels,
+            )
+            handlers[name] = webhook.process_turn  # type: ignore[attr-defined]
     return handlers
 
 
