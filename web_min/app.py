@@ -7,6 +7,7 @@ routes here as they arrive; with none configured the app serves health and metri
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Protocol
@@ -26,11 +27,13 @@ from web_min import downloads, errors, health
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.rate_limit import RateLimiter
-from worker.local_scheduler import LocalScheduler
+from worker.local_scheduler import LocalScheduler, claim_schedule
 
 # Webhook payloads are small (Slack, Telegram, WhatsApp stay well under 100 KiB).
 MAX_BODY_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 20.0
+
+log = logging.getLogger(__name__)
 
 
 def configure_structlog() -> None:
@@ -58,12 +61,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for receiver in app.state.receivers.values():
             await receiver.start()
         outbox_clients = AsyncExitStack()
-        scheduler = embedded_scheduler(app, outbox_clients) if settings.redis_url is None else None
-        if scheduler is not None:
-            scheduler.start()
+        scheduler, schedule_lock = None, None
+        if settings.redis_url is None:
+            schedule_lock = claim_schedule(settings.database_url)
+            if schedule_lock is None:
+                log.warning("another AdPilot process runs this database's schedule; not here")
+            else:
+                scheduler = embedded_scheduler(app, outbox_clients)
+                scheduler.start()
         yield
         if scheduler is not None:
             await scheduler.stop()
+        if schedule_lock is not None:
+            schedule_lock.release()
         await outbox_clients.aclose()
         for receiver in app.state.receivers.values():
             await receiver.stop()
