@@ -22,7 +22,7 @@ from channels.catalog import channel_ready
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import downloads, errors, health
+from web_min import billing, downloads, errors, health
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.rate_limit import RateLimiter
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(downloads.build_router())
+    app.include_router(billing.router)
     mount_channels(app, settings)
     add_receivers(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.
