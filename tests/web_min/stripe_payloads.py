@@ -1,6 +1,6 @@
 """Stripe API objects and webhook events shaped as API version 2026-10-28 sends them (the
-stripe library's pinned version), trimmed of fields nobody reads but keeping every one we do,
-plus the library's own signature header for a body."""
+stripe library's pinned version), trimmed of fields nobody reads but keeping every one we do;
+the library's own signature header for a body; and settings that turn billing on."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import time
 from typing import Any
 
 import stripe
+from pydantic import SecretStr
 
+from core.config import Settings
+
+# respx mocks this in route tests; a loopback address, so nothing leaves the machine unmocked.
+API = "http://127.0.0.1:12111"
 API_VERSION = "2026-10-28.endive"
 WEBHOOK_SECRET = "whsec_test_0123456789abcdefghijklmnopqrstuv"
 PRICE_STARTER = "price_1QStarterMonthly0001"
@@ -218,3 +223,17 @@ def signed(
     body = json.dumps(payload)
     header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp)
     return body.encode(), {"Stripe-Signature": header, "Content-Type": "application/json"}
+
+
+def with_stripe(settings: Settings, api_url: str = API) -> Settings:
+    """`settings` with billing on: keys, webhook secret, the three prices, a local API."""
+    return settings.model_copy(
+        update={
+            "stripe_secret_key": SecretStr("sk_test_adpilot_0000000000000000"),
+            "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET),
+            "stripe_api_url": api_url,
+            "stripe_price_starter": PRICE_STARTER,
+            "stripe_price_pro": PRICE_PRO,
+            "stripe_price_agency": PRICE_AGENCY,
+        }
+    )

@@ -3,6 +3,7 @@ mocked with respx at the HTTP level (the library's httpx client), effects read f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -14,9 +15,9 @@ import pytest
 import respx
 import stripe
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from core.audit.models import AuditLog
 from core.billing.models import StripeEvent
 from core.config import Settings
 from core.db import Database
@@ -26,22 +27,10 @@ from core.users import identity
 from core.users.models import Role
 from tests import factories
 from tests.web_min import stripe_payloads as stripe_json
+from tests.web_min.stripe_payloads import API, with_stripe
 from web_min.app import create_app
 
-API = "http://127.0.0.1:12111"  # a loopback address: nothing leaves the machine even unmocked
-
-
-def with_stripe(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "stripe_secret_key": SecretStr("sk_test_adpilot_0000000000000000"),
-            "stripe_webhook_secret": SecretStr(stripe_json.WEBHOOK_SECRET),
-            "stripe_api_url": API,
-            "stripe_price_starter": stripe_json.PRICE_STARTER,
-            "stripe_price_pro": stripe_json.PRICE_PRO,
-            "stripe_price_agency": stripe_json.PRICE_AGENCY,
-        }
-    )
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 
 @pytest.fixture
@@ -346,3 +335,29 @@ async def test_when_stripe_is_down_nothing_is_claimed_and_the_redelivery_applies
     assert await claimed(database) == 0
     assert (await deliver(client, payload)).json()["outcome"] == "applied"
     assert (await read_org(database, org.id)).plan == PlanTier.PRO
+
+
+async def test_two_deliveries_racing_past_the_first_look_apply_once(
+    client: httpx.AsyncClient, database: Database, stripe_api: respx.MockRouter
+) -> None:
+    org = await new_org(database)
+    sub = stripe_json.subscription(subscription_id="sub_test_8", customer="cus_test_8")
+    both_reading = asyncio.Barrier(2)
+
+    async def slow_read(request: httpx.Request) -> httpx.Response:
+        # Both deliveries have passed the cheap look-up before either claims the event id.
+        await asyncio.wait_for(both_reading.wait(), timeout=5)
+        return httpx.Response(200, json=sub)
+
+    stripe_api.get("/v1/subscriptions/sub_test_8").mock(side_effect=slow_read)
+    payload = completed_checkout(str(org.id), "cus_test_8", "sub_test_8")
+    first, second = await asyncio.gather(deliver(client, payload), deliver(client, payload))
+    outcomes = sorted(response.json().get("outcome") or "duplicate" for response in (first, second))
+    assert outcomes == ["applied", "duplicate"]
+    async with database.system() as session:
+        changes = await session.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(AuditLog.org_id == org.id, AuditLog.action == "billing.plan_changed")
+        )
+    assert changes == 1
