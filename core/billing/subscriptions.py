@@ -52,6 +52,8 @@ HANDLED_TYPES = frozenset(
 # Statuses that keep the paid tier. past_due too: Stripe is still retrying the card, and the
 # admins have been told; `unpaid` or `canceled` (Stripe's end of the retries) take it away.
 ENTITLED_STATUSES = frozenset({"active", "trialing", "past_due"})
+# A new subscription whose first payment is under way: it neither grants nor takes a tier yet.
+AWAITING_FIRST_PAYMENT = "incomplete"
 # Statuses a subscription never leaves: its object in the event is its final state.
 TERMINAL_STATUSES = frozenset({"canceled", "incomplete_expired"})
 # Tiers in rising order: a subscription with several known prices gets the highest.
@@ -121,7 +123,10 @@ def parse_org_reference(raw: object) -> uuid.UUID | None:
 
 def tier_for(state: SubscriptionState, prices: Mapping[str, PlanTier]) -> PlanTier | None:
     """The tier a subscription grants: free once it lapsed, else its highest known price's tier;
-    None when it is live but none of its prices is configured (nothing safe to decide)."""
+    None when nothing is decided yet (its first payment is under way) or nothing is safe to
+    decide (it is live but none of its prices is configured)."""
+    if state.status == AWAITING_FIRST_PAYMENT:
+        return None
     if state.status not in ENTITLED_STATUSES:
         return PlanTier.FREE
     tiers = [prices[price] for price in state.price_ids if price in prices]
@@ -229,13 +234,14 @@ async def _apply_subscription(
     org.stripe_subscription_id = state.subscription_id
     org.subscription_status = state.status
     tier = tier_for(state, prices)
-    if tier is None:
+    if tier is None and state.status in ENTITLED_STATUSES:
         log.error(
             "stripe subscription %s of org %s has no configured price (%s); plan unchanged",
             state.subscription_id,
             org.id,
             ", ".join(state.price_ids) or "no items",
         )
+    if tier is None:
         return
     if tier != PlanTier(org.plan):
         actor = Actor(org_id=org.id, user_id=None, channel="stripe", source=event.event_id)

@@ -257,6 +257,18 @@ def test_tier_for_takes_the_highest_configured_price_and_free_when_lapsed() -> N
     assert billing.tier_for(unpaid, PRICES) == PlanTier.FREE
     unknown = SubscriptionState("sub", "cus", "active", ("price_x",))
     assert billing.tier_for(unknown, PRICES) is None
+    paying = SubscriptionState("sub", "cus", "incomplete", ("price_pro",))
+    assert billing.tier_for(paying, PRICES) is None
+
+
+async def test_a_subscription_awaiting_its_first_payment_leaves_the_plan_alone(
+    system_session: AsyncSession,
+) -> None:
+    org = await factories.org(system_session, plan=PlanTier.STARTER)
+    paying = state("incomplete", price="price_pro", org_hint=org.id)
+    await handle(system_session, event(billing.SUBSCRIPTION_CREATED, subscription=paying))
+    await system_session.refresh(org)
+    assert (org.plan, org.subscription_status) == (PlanTier.STARTER, "incomplete")
 
 
 @pytest.mark.postgres
