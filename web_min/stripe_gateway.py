@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 SIGNATURE_TOLERANCE_SECONDS = 300
 # One retry for a network blip; Stripe redelivers a webhook we answer 503 to for days.
 MAX_NETWORK_RETRIES = 1
+# A webhook waits on the subscription read, and Stripe gives an endpoint only seconds to answer.
+MAX_TIMEOUT_SECONDS = 10.0
 
 
 class InvalidSignature(Exception):
@@ -98,7 +100,8 @@ class StripeGateway:
     async def client(self) -> AsyncIterator[stripe.StripeClient]:
         if self.settings.stripe_secret_key is None:
             raise StripeUnavailable("ADPILOT_STRIPE_SECRET_KEY is not set.")
-        http_client = stripe.HTTPXClient(timeout=self.settings.http_timeout_seconds)
+        timeout = min(self.settings.http_timeout_seconds, MAX_TIMEOUT_SECONDS)
+        http_client = stripe.HTTPXClient(timeout=timeout)
         try:
             yield stripe.StripeClient(
                 self.settings.stripe_secret_key.get_secret_value(),
