@@ -262,7 +262,7 @@ class TestBillingOff:
         page = (await client.get("/settings/billing")).text
         assert "Billing is off" in page
         assert 'id="current-plan">Agency<' in page
-        assert 'id="ai-limit">50000<' in page
+        assert 'id="ai-limit">50,000<' in page
         assert "Upgrade to" not in page
         response = await client.post(
             "/settings/billing/checkout", data={"csrf_token": csrf, "plan": "pro"}

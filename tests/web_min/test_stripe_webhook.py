@@ -361,3 +361,19 @@ async def test_two_deliveries_racing_past_the_first_look_apply_once(
             .where(AuditLog.org_id == org.id, AuditLog.action == "billing.plan_changed")
         )
     assert changes == 1
+
+
+async def test_a_flood_of_bad_signatures_is_limited_per_ip_with_a_json_429(
+    client: httpx.AsyncClient,
+) -> None:
+    body, headers = stripe_json.signed(
+        stripe_json.event("invoice.paid", {}), secret="whsec_someone_else"
+    )
+    statuses = [
+        (await client.post("/stripe/webhook", content=body, headers=headers)).status_code
+        for _ in range(31)
+    ]
+    assert statuses == [400] * 30 + [429]
+    last = await client.post("/stripe/webhook", content=body, headers=headers)
+    assert last.json()["error"] == "rate_limited"
+    assert int(last.headers["Retry-After"]) >= 1

@@ -1,10 +1,12 @@
-"""Starting an upgrade in real Chromium: the billing page, the Upgrade button, and the 303 to
-Stripe's hosted Checkout, here a loopback stand-in that answers the stripe library's call."""
+"""Starting an upgrade in real Chromium: the billing page, the Upgrade button, the 303 to
+Stripe's hosted Checkout (a loopback stand-in that answers the stripe library's calls), then
+Stripe's signed webhook and the page showing the new plan."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.async_api import Page
 
@@ -72,4 +74,33 @@ async def test_an_admin_starts_an_upgrade_and_lands_on_checkout(
     await screenshot(page, "billing-checkout")
     [call] = standin.calls("/v1/checkout/sessions")
     assert call.form["mode"] == "subscription"
-    assert call.form["success_url"] == f"{live_server.url}/settings/billing?checkout=success"
+    success_url = call.form["success_url"]
+    assert success_url == f"{live_server.url}/settings/billing?checkout=success"
+
+    # Stripe completes the payment and tells the server (signed, over loopback HTTP); the
+    # server reads the subscription back from the stand-in.
+    standin.subscriptions["sub_test_browser"] = stripe_json.subscription(
+        subscription_id="sub_test_browser",
+        customer="cus_test_browser",
+        price_id=stripe_json.PRICE_PRO,
+        org_id=str(admin.org_id),
+    )
+    completed = stripe_json.event(
+        "checkout.session.completed",
+        stripe_json.checkout_session(
+            session_id=stripe_json.stripe_id("cs"),
+            customer="cus_test_browser",
+            subscription_id="sub_test_browser",
+            client_reference_id=str(admin.org_id),
+        ),
+    )
+    body, headers = stripe_json.signed(completed)
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(f"{live_server.url}/stripe/webhook", content=body, headers=headers)
+    assert answer.json() == {"ok": True, "outcome": "applied"}
+    await page.goto(success_url)
+    assert await page.locator("#current-plan").inner_text() == "Pro"
+    assert await page.locator("#ai-limit").inner_text() == "5,000"
+    assert "Stripe confirmed the checkout" in await page.content()
+    await page.get_by_role("button", name="Manage billing").wait_for()
+    await screenshot(page, "billing-upgraded")
