@@ -9,6 +9,7 @@ lifespan owns no Stripe client.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -128,7 +129,7 @@ class StripeGateway:
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise MalformedEvent(f"The event lacks a field AdPilot needs ({exc!s:.80}).") from None
         state = await self._current_subscription(obj, event.subscription_id)
-        return BillingEvent(**{**event.__dict__, "subscription": state})
+        return dataclasses.replace(event, subscription=state)
 
     async def _current_subscription(
         self, obj: Mapping[str, Any], subscription_id: str | None
