@@ -70,12 +70,12 @@ def portal_route(router: respx.MockRouter) -> respx.Route:
     )
 
 
-async def admin_and_user(database: Database) -> tuple[User, User]:
+async def admin_and_user(database: Database, role: Role = Role.USER) -> tuple[User, User]:
     admin = await web_user(database, role=Role.ADMIN)
     async with database.system() as session:
         org = await session.get(Organization, admin.org_id)
     assert org is not None
-    plain = await web_user(database, role=Role.USER, organization=org)
+    plain = await web_user(database, role=role, organization=org)
     return admin, plain
 
 
@@ -149,10 +149,11 @@ async def test_an_admin_upgrade_redirects_to_a_checkout_bound_to_the_org(
     assert "billing.checkout_started" in actions
 
 
-async def test_a_plain_user_sees_the_plan_but_cannot_start_a_checkout(
-    client: httpx.AsyncClient, database: Database, stripe_api: respx.MockRouter
+@pytest.mark.parametrize("role", [Role.USER, Role.MANAGER])
+async def test_a_non_admin_sees_the_plan_but_cannot_start_a_checkout(
+    client: httpx.AsyncClient, database: Database, stripe_api: respx.MockRouter, role: Role
 ) -> None:
-    _, plain = await admin_and_user(database)
+    _, plain = await admin_and_user(database, role)
     route = checkout_route(stripe_api)
     csrf = await signed_in(client, plain)
     page = (await client.get("/settings/billing")).text
