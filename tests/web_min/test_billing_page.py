@@ -170,19 +170,22 @@ async def test_a_non_admin_sees_the_plan_but_cannot_start_a_checkout(
 
 
 @pytest.mark.parametrize("token", [None, "forged-token"])
-async def test_checkout_without_the_csrf_token_is_403(
+@pytest.mark.parametrize("form", ["checkout", "portal"])
+async def test_billing_forms_without_the_csrf_token_are_403(
     client: httpx.AsyncClient,
     database: Database,
     stripe_api: respx.MockRouter,
     token: str | None,
+    form: str,
 ) -> None:
     admin, _ = await admin_and_user(database)
-    route = checkout_route(stripe_api)
+    await update_org(database, admin.org_id, stripe_customer_id="cus_page")
+    routes = (checkout_route(stripe_api), portal_route(stripe_api))
     await signed_in(client, admin)
     data = {"plan": "pro"} | ({"csrf_token": token} if token else {})
-    response = await client.post("/settings/billing/checkout", data=data)
+    response = await client.post(f"/settings/billing/{form}", data=data)
     assert response.status_code == 403
-    assert not route.called
+    assert not any(route.called for route in routes)
 
 
 async def test_an_unknown_plan_is_a_400_page(
