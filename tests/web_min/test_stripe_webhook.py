@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -377,3 +378,24 @@ async def test_a_flood_of_bad_signatures_is_limited_per_ip_with_a_json_429(
     last = await client.post("/stripe/webhook", content=body, headers=headers)
     assert last.json()["error"] == "rate_limited"
     assert int(last.headers["Retry-After"]) >= 1
+
+
+async def test_no_stripe_secret_reaches_the_logs(
+    client: httpx.AsyncClient,
+    database: Database,
+    stripe_api: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    org = await new_org(database)
+    serve_subscription(
+        stripe_api, stripe_json.subscription(subscription_id="sub_test_9", customer="cus_test_9")
+    )
+    payload = completed_checkout(str(org.id), "cus_test_9", "sub_test_9")
+    assert (await deliver(client, payload)).json()["outcome"] == "applied"
+    assert (await deliver(client, payload, secret="whsec_wrong")).status_code == 400
+    logged = caplog.text + " ".join(str(record.args) for record in caplog.records)
+    assert "stripe event" in logged  # the webhook did log, at info and warning
+    assert "sk_test_adpilot" not in logged
+    assert stripe_json.WEBHOOK_SECRET not in logged
+    assert "whsec_wrong" not in logged
