@@ -200,3 +200,47 @@ async def test_two_racing_callbacks_one_wins(database, apps) -> None:
 
     outcomes = sorted(await asyncio.gather(*(attempt() for _ in range(4))))
     assert outcomes == ["replayed", "replayed", "replayed", "won"]
+
+
+async def test_two_racing_picks_one_takes_the_grant(database, apps) -> None:
+    async with database.system() as system:
+        organization = await factories.org(system)
+        admin = await factories.user(system, organization, role=Role.ADMIN)
+    async with database.tenant(organization.id) as session:
+        url = await connect.start(
+            session=session,
+            org_id=organization.id,
+            user_id=admin.id,
+            session_id=SESSION_A,
+            platform=GoogleAdsAdapter(apps),
+            redirect_uri=REDIRECT,
+        )
+        claimed = await connect.claim(
+            session=session,
+            platform_name="google",
+            state=_query_state(url),
+            session_id=SESSION_A,
+            user_id=admin.id,
+        )
+        await connect.hold_grant(session=session, flow_id=claimed.flow_id, grant=_grant())
+
+    async def attempt() -> str:
+        try:
+            async with database.tenant(organization.id) as session:
+                await connect.take_grant(
+                    session=session,
+                    flow_id=claimed.flow_id,
+                    platform_name="google",
+                    session_id=SESSION_A,
+                )
+                await asyncio.sleep(0.05)  # hold the row while the others try
+            return "took"
+        except ConsentRejected as refused:
+            return refused.reason
+
+    outcomes = sorted(await asyncio.gather(*(attempt() for _ in range(3))))
+    assert outcomes == ["pick_gone", "pick_gone", "took"]
+
+
+def _query_state(url: str) -> str:
+    return parse_qs(urlparse(url).query)["state"][0]
