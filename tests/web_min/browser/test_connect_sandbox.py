@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import Page
-from tests.web_min.browser.conftest import LiveServer, screenshot
-from tests.web_min.conftest import web_user
 
 from adapters.sandbox import SandboxAdapter
 from core.db import Database
 from core.users.models import Role
+from tests.web_min.browser.conftest import LiveServer, screenshot
+from tests.web_min.conftest import web_user
 
 pytestmark = pytest.mark.browser
 
