@@ -76,9 +76,14 @@ def offered_platforms(request: Request) -> list[str]:
     return [name for name in names if not (name == "sandbox" and settings.is_production)]
 
 
-def _platform(request: Request, name: str) -> AdPlatform:
+def _check_offered(request: Request, name: str) -> None:
+    """An unknown platform (or the sandbox in production) is a 404 page."""
     if name not in offered_platforms(request):
         raise _not_found()
+
+
+def _platform(request: Request, name: str) -> AdPlatform:
+    _check_offered(request, name)
     registry: PlatformRegistry = request.app.state.registry
     return registry.get(name)
 
@@ -246,7 +251,7 @@ def _pick_path(platform_name: str, flow: str) -> str:
 async def pick_page(
     request: Request, platform_name: str, user: AccountManager, flow: str = ""
 ) -> Response:
-    _platform_name(request, platform_name)
+    _check_offered(request, platform_name)
     try:
         async with request.app.state.database.tenant(user.org_id) as session:
             grant = await connect.read_grant(
@@ -276,15 +281,9 @@ async def pick_page(
     )
 
 
-def _platform_name(request: Request, name: str) -> str:
-    if name not in offered_platforms(request):
-        raise _not_found()
-    return name
-
-
 @router.post("/settings/connections/{platform_name}/pick", dependencies=[CsrfChecked])
 async def pick_accounts(request: Request, platform_name: str, user: AccountManager) -> Response:
-    _platform_name(request, platform_name)
+    _check_offered(request, platform_name)
     form = await request.form()
     flow = str(form.get("flow") or "")
     picked = [str(value) for value in form.getlist("account")]
