@@ -520,3 +520,33 @@ async def test_tokens_of_a_connection_never_reach_the_page(client, admin, databa
         stored = (await session.scalars(select(AdAccount))).one()
     assert stored.access_token_encrypted not in page.text
     assert crypto.decrypt(stored.access_token_encrypted or "") == "sbx-at-secret"
+
+
+async def test_a_disconnected_account_reconnects_with_new_tokens(client, admin, database) -> None:
+    made = await SandboxAdapter(database).provision_account(name="Again Shop", history_days=1)
+    account = await _connected_account(database, admin.org_id, external_id=made.account.external_id)
+    csrf = await signed_in(client, admin)
+    await client.post(f"/settings/connections/{account.id}/disconnect", data={"csrf_token": csrf})
+    refused = await client.post(
+        f"/settings/connections/{account.id}/sync", data={"csrf_token": csrf}
+    )
+    assert "is disconnected" in await _flashes_after(client, refused)
+
+    consent = await _start(client, csrf, "sandbox")
+    answer = await client.get(consent.removeprefix("http://127.0.0.1:8000"))
+    await _pick(client, csrf, answer, made.account.external_id)
+
+    [again] = await _stored(database, admin.org_id)
+    assert again.id == account.id
+    assert again.sync_status == "pending"
+    assert accounts.tokens_of(again).access_token.startswith("sbx-at-")
+    [entry] = await _audit(database, admin.org_id, "ad_account.reconnected")
+    assert entry.resource_id == str(account.id)
+
+
+async def test_a_manager_may_look_but_not_connect(client, database) -> None:
+    manager = await web_user(database, role=Role.MANAGER)
+    csrf = await signed_in(client, manager)
+    assert (await client.get("/settings/connections")).status_code == 200
+    started = await client.post("/settings/connections/sandbox/start", data={"csrf_token": csrf})
+    assert started.status_code == 403
