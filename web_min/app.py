@@ -24,7 +24,7 @@ from channels.catalog import channel_ready
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import auth_pages, billing, downloads, errors, health
+from web_min import auth_pages, billing, connections, downloads, errors, health
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.pages import STATIC_DIR, FlashMiddleware
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth_pages.router)
     app.include_router(billing.router)
+    app.include_router(connections.router)
     mount_channels(app, settings)
     add_receivers(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.
