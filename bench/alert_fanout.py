@@ -2,22 +2,28 @@
 
     .venv/bin/python -m bench.alert_fanout [--notifications 5000] [--chats 100]
                                            [--database-url URL] [--redis-url URL]
+                                           [--per-chat 3 --chat-window 3] [--stats-out FILE]
 
 A loopback Telegram Bot API (the tests' aiohttp mock, in its own process) answers sendMessage
 and enforces Telegram's limits: 30 messages in any second per bot, and per chat 1 message/s on
-average (3 in any 3 s: Telegram tolerates short bursts), answering 429 with retry_after beyond
-them. The seeded org has `--chats` Telegram destinations and `--notifications` alerts spread
-evenly over them (digests and de-duplication off: every alert is its own message). The worker's
-delivery job runs in this process with the channels the worker builds from settings (Telegram
-through PTB, paced by the Redis-shared OutboundLimiter) until the outbox is empty. Reported:
+average (3 in any 3 s: Telegram tolerates short bursts; `--per-chat 1 --chat-window 1` for a
+strict 1/s), answering 429 with retry_after beyond them. The seeded org has `--chats` Telegram
+destinations and `--notifications` alerts spread evenly over them (digests and de-duplication
+off: every alert is its own message). The worker's delivery job runs in this process with the
+channels the worker builds from settings (Telegram through PTB, paced by the Redis-shared
+OutboundLimiter) until the outbox is empty. Reported:
 messages/s at the mock from the first to the last accepted message against the 30/s allowed
-(target >= 90 %), 429s answered, and lost or duplicated messages (target: zero).
+(target >= 90 %), 429s answered and which window refused them, the slots left unused per whole
+second, a check of the mock's own windows over what it accepted, and lost or duplicated
+messages (target: zero). `--stats-out` keeps the mock's raw record (every accepted message and
+429 with its time) for a closer look.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -42,12 +48,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve_mock(port: int) -> None:
+def serve_mock(port: int, per_chat: int, chat_window: float) -> None:
     """The mock Telegram, in its own process (so its work does not share our event loop)."""
     from tests.worker.mock_telegram import Limits, MockTelegram
 
     async def main() -> None:
-        await MockTelegram(TOKEN, limits=Limits()).start(port)
+        limits = Limits(per_chat=per_chat, chat_window=chat_window)
+        await MockTelegram(TOKEN, limits=limits).start(port)
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -161,6 +168,16 @@ async def flush_limiter(redis_url: str) -> None:
     await client.aclose()
 
 
+def busiest(times: list[float], window: float) -> int:
+    """The most of these (sorted) times in any half-open window of this length."""
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while times[first] <= at - window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 def report(stats: dict[str, Any], args: argparse.Namespace, elapsed: float) -> bool:
     accepted = stats["accepted"]
     seen = Counter(text for _, text, _, _ in accepted)
@@ -172,13 +189,31 @@ def report(stats: dict[str, Any], args: argparse.Namespace, elapsed: float) -> b
     rate = (len(times) - 1) / span if span else 0.0
     share = rate / ALLOWED_PER_SECOND
     print(
-        f"{args.notifications} notifications to {args.chats} chats; mock limits 30/s per bot, "
-        f"3 per 3 s per chat"
+        f"{args.notifications} notifications to {args.chats} chats; mock limits 30 in any 1 s "
+        f"per bot, {args.per_chat} in any {args.chat_window:g} s per chat"
     )
     print(
         f"accepted {len(accepted)}, 429s answered {stats['refused']}, requests {stats['requests']}"
     )
     print(f"first to last accepted: {span:.2f} s; job wall time {elapsed:.2f} s")
+    by_window = Counter(window for window, *_ in stats["refusals"])
+    print(f"429s by window: bot {by_window['bot']}, chat {by_window['chat']}")
+    seconds = Counter(int(at - times[0]) for at in times) if times else Counter()
+    full = range(int(span))  # whole seconds between the first and the last accepted
+    short = sum(max(0, int(ALLOWED_PER_SECOND) - seconds[second]) for second in full)
+    print(
+        f"whole seconds with fewer than 30 accepted: "
+        f"{sum(1 for second in full if seconds[second] < ALLOWED_PER_SECOND)} of {len(full)}, "
+        f"{short} slots unused (= {short / ALLOWED_PER_SECOND:.1f} s at 30/s)"
+    )
+    by_chat: dict[int, list[float]] = {}
+    for chat, _, _, at in accepted:
+        by_chat.setdefault(chat, []).append(at)
+    per_chat = max((busiest(sorted(at), args.chat_window) for at in by_chat.values()), default=0)
+    print(
+        f"mock check, most accepted in any 1 s: {busiest(times, 1.0)} (limit 30); "
+        f"per chat in any {args.chat_window:g} s: {per_chat} (limit {args.per_chat})"
+    )
     verdict = "met" if share >= TARGET_SHARE else "MISSED"
     print(f"rate {rate:.2f} msg/s = {share:.1%} of the allowed 30/s (target >= 90 %: {verdict})")
     exact = lost == 0 and twice == 0
@@ -189,7 +224,10 @@ def report(stats: dict[str, Any], args: argparse.Namespace, elapsed: float) -> b
 async def run(args: argparse.Namespace) -> int:
     port = free_port()
     mock = subprocess.Popen(  # noqa: S603, ASYNC220 - our own module, started before the load
-        [sys.executable, "-m", "bench.alert_fanout", "--serve-mock", str(port)]
+        [
+            *(sys.executable, "-m", "bench.alert_fanout", "--serve-mock", str(port)),
+            *("--per-chat", str(args.per_chat), "--chat-window", str(args.chat_window)),
+        ]
     )
     api_url = f"http://127.0.0.1:{port}"
     try:
@@ -216,6 +254,8 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         mock.terminate()
         mock.wait()
+    if args.stats_out:
+        Path(args.stats_out).write_text(json.dumps(stats))  # noqa: ASYNC240 - after the run
     backend = "PostgreSQL" if "postgres" in url else "SQLite"
     print(f"{backend}; delivery job runs until the outbox was empty: {runs}")
     return 0 if report(stats, args, elapsed) else 1
@@ -227,10 +267,17 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=100)
     parser.add_argument("--database-url", help="a database to migrate and use (default: SQLite)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument(
+        "--per-chat", type=int, default=3, help="the mock's messages per chat in any window"
+    )
+    parser.add_argument(
+        "--chat-window", type=float, default=3.0, help="the mock's per-chat window, seconds"
+    )
+    parser.add_argument("--stats-out", help="write the mock's raw record (JSON) here")
     parser.add_argument("--serve-mock", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_mock:
-        serve_mock(args.serve_mock)
+        serve_mock(args.serve_mock, args.per_chat, args.chat_window)
         return
     sys.exit(asyncio.run(run(args)))
 

@@ -42,6 +42,9 @@ JOB_NAME = "deliver_notifications"
 BATCH_SIZE = 500
 # Destinations served at once; each destination's rows go one after another, in order.
 CONCURRENCY = 64
+# The next batch is claimed once fewer rows than this are in flight: sending never waits for a
+# claim, nor for a batch's slowest destinations.
+REFILL_BELOW = BATCH_SIZE // 2
 # A run stops claiming after this long so a cron tick never overlaps a long run.
 RUN_BUDGET_SECONDS = 240.0
 MAX_ATTEMPTS = 6  # then the destination "keeps failing": the next one is tried
@@ -96,19 +99,93 @@ async def deliver_notifications(ctx: dict[str, Any]) -> int:
     database: Database = ctx["database"]
     lease = timedelta(seconds=settings.notify_lease_seconds)
     started = time.monotonic()
-    sent = 0
-    while time.monotonic() - started < RUN_BUDGET_SECONDS:
+    flight = Flight(CONCURRENCY)
+    runs: list[Run] = []
+    while time.monotonic() - started < RUN_BUDGET_SECONDS and not flight.failed:
+        await flight.room(REFILL_BELOW)
         async with database.system() as session:
             token, rows = await outbox.claim_due(
                 session=session, now=utcnow(), lease=lease, limit=BATCH_SIZE
             )
             policies, destinations = await _context_of(session, rows)
         if not rows:
-            break
+            if not flight.rows:
+                break
+            # What is in flight may yet come due again (a fallback's next destination).
+            await flight.room(1)
+            continue
         run = Run(database, ctx["channels"], lease, token, destinations)
-        await _deliver_batch(run, rows, policies)
-        sent += run.sent
-    return sent
+        runs.append(run)
+        flight.start(run, rows, policies)
+    await flight.drain()
+    return sum(run.sent for run in runs)
+
+
+GroupKey = tuple[str, str, str]
+
+
+class Flight:
+    """The destination groups being sent, across batches: at most `concurrency` at once, and
+    one destination's groups one after another in claim order.
+
+    The next batch is claimed while the last one still sends (see REFILL_BELOW): waiting for a
+    whole batch left the platform's rate unused while its last few destinations, each held to
+    about one message a second, finished, and again while the next claim ran.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self.rows = 0  # claimed and not yet settled or released
+        self.failed = False
+        self._gate = asyncio.Semaphore(concurrency)
+        self._last: dict[GroupKey, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._changed = asyncio.Event()
+
+    def start(
+        self, run: Run, rows: Sequence[Notification], policies: Mapping[uuid.UUID, DeliveryPolicy]
+    ) -> None:
+        groups: dict[GroupKey, list[Notification]] = defaultdict(list)
+        for row in rows:
+            groups[(str(row.org_id), row.channel, row.conversation_id)].append(row)
+        for key, group in groups.items():
+            policy = policies.get(group[0].org_id, DeliveryPolicy())
+            task = asyncio.create_task(self._one(run, group, policy, self._last.get(key)))
+            self._last[key] = task
+            self._tasks.append(task)
+        self.rows += len(rows)
+
+    async def _one(
+        self,
+        run: Run,
+        group: list[Notification],
+        policy: DeliveryPolicy,
+        before: asyncio.Task[None] | None,
+    ) -> None:
+        try:
+            if before is not None:
+                await asyncio.wait([before])  # its outcome is drain's to report
+            async with self._gate:
+                await _deliver_group(run, group, policy)
+        except Exception:
+            self.failed = True
+            raise
+        finally:
+            self.rows -= len(group)
+            self._changed.set()
+
+    async def room(self, below: int) -> None:
+        """Until fewer than `below` rows are in flight (or a group failed)."""
+        while self.rows >= below and not self.failed:
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def drain(self) -> None:
+        """Every group finished; the first failure raised then, none cancelled midway (a send
+        cut between the platform's answer and our commit would go again after the lease)."""
+        outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 # A platform's late `failed` status (WhatsApp) is acted on for this long after the send.
@@ -160,21 +237,6 @@ async def _context_of(
         )
         destinations = {destination.id: destination for destination in found}
     return policies, destinations
-
-
-async def _deliver_batch(
-    run: Run, rows: Sequence[Notification], policies: Mapping[uuid.UUID, DeliveryPolicy]
-) -> None:
-    groups: dict[tuple[str, str, str], list[Notification]] = defaultdict(list)
-    for row in rows:
-        groups[(str(row.org_id), row.channel, row.conversation_id)].append(row)
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(group: list[Notification]) -> None:
-        async with gate:
-            await _deliver_group(run, group, policies.get(group[0].org_id, DeliveryPolicy()))
-
-    await asyncio.gather(*(one(group) for group in groups.values()))
 
 
 async def _deliver_group(run: Run, rows: list[Notification], policy: DeliveryPolicy) -> None:

@@ -4,8 +4,9 @@ Answers as the real API does: `POST /bot<token>/getMe` and `/sendMessage` (form 
 with {"ok": true, "result": <Message>}. It can enforce Telegram's flood limits: beyond
 `per_bot` messages in any second, or `per_chat` in any `chat_window` seconds for one chat, it
 answers 429 {"ok": false, "error_code": 429, "description": "Too Many Requests: retry after N",
-"parameters": {"retry_after": N}} as Telegram does. It can hold the n-th send unanswered (the
-request arrived; the sender never learns the outcome), so a test can kill the sender then.
+"parameters": {"retry_after": N}} as Telegram does, and notes which window refused. It can
+hold the n-th send unanswered (the request arrived; the sender never learns the outcome), so a
+test can kill the sender then.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class MockTelegram:
     hold_from: int | None = None  # from the n-th sendMessage (1-based) on, none is answered
     accepted: list[Accepted] = field(default_factory=list)
     refused: int = 0  # 429s answered
+    # Which window each 429 was for ("bot" or "chat"), with the chat and monotonic time.
+    refusals: list[tuple[str, int, float]] = field(default_factory=list)
     requests: int = 0
     held: asyncio.Event = field(default_factory=asyncio.Event)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -90,15 +93,20 @@ class MockTelegram:
         the mock in its own process and reads this at the end."""
         accepted = [[m.chat_id, m.text, m.message_id, m.at] for m in self.accepted]
         return web.json_response(
-            {"accepted": accepted, "refused": self.refused, "requests": self.requests}
+            {
+                "accepted": accepted,
+                "refused": self.refused,
+                "refusals": [list(refusal) for refusal in self.refusals],
+                "requests": self.requests,
+            }
         )
 
     async def _get_me(self, request: web.Request) -> web.Response:
         me = {"id": 123456789, "is_bot": True, "first_name": "AdPilot", "username": "AdPilotBot"}
         return web.json_response({"ok": True, "result": me})
 
-    def _retry_after(self, chat_id: int, now: float) -> int | None:
-        """Seconds to wait when a window is full (Telegram rounds up to whole seconds)."""
+    def _retry_after(self, chat_id: int, now: float) -> tuple[str, int] | None:
+        """The full window and the seconds to wait (Telegram rounds up to whole seconds)."""
         if self.limits is None:
             return None
         bot, chat = self._bot_window, self._chat_windows[chat_id]
@@ -106,16 +114,17 @@ class MockTelegram:
             bot.popleft()
         while chat and chat[0] <= now - self.limits.chat_window:
             chat.popleft()
-        waits = []
+        waits: list[tuple[float, str]] = []
         if len(bot) >= self.limits.per_bot:
-            waits.append(bot[0] + 1.0 - now)
+            waits.append((bot[0] + 1.0 - now, "bot"))
         if len(chat) >= self.limits.per_chat:
-            waits.append(chat[0] + self.limits.chat_window - now)
+            waits.append((chat[0] + self.limits.chat_window - now, "chat"))
         if not waits:
             bot.append(now)
             chat.append(now)
             return None
-        return max(1, math.ceil(max(waits)))
+        wait, window = max(waits)
+        return window, max(1, math.ceil(wait))
 
     async def _send(self, request: web.Request) -> web.Response:
         if request.content_type == "application/json":
@@ -129,9 +138,12 @@ class MockTelegram:
             # The sender is killed meanwhile: this send never lands (nothing is accepted).
             await self._release.wait()
             return web.json_response({"ok": False, "error_code": 500}, status=500)
-        wait = self._retry_after(chat_id, time.monotonic())
-        if wait is not None:
+        now = time.monotonic()
+        full = self._retry_after(chat_id, now)
+        if full is not None:
+            window, wait = full
             self.refused += 1
+            self.refusals.append((window, chat_id, now))
             return web.json_response(
                 {
                     "ok": False,
@@ -142,7 +154,7 @@ class MockTelegram:
                 status=429,
             )
         message_id = next(self._ids)
-        self.accepted.append(Accepted(chat_id, text, message_id, time.monotonic()))
+        self.accepted.append(Accepted(chat_id, text, message_id, now))
         self._changed.set()
         result = {
             "message_id": message_id,
