@@ -19,6 +19,7 @@ from adapters.registry import build_registry
 from bot.engine import Bot
 from channels.base import ChatChannel
 from channels.catalog import channel_ready
+from core.action_limits import ActionLimiter
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
@@ -91,8 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.registry = registry
     app.state.file_store = build_file_store(settings)
+    app.state.action_limiter = ActionLimiter.for_url(settings.redis_url)
     app.state.bot = Bot(
-        database=database, registry=registry, settings=settings, file_store=app.state.file_store
+        database=database,
+        registry=registry,
+        settings=settings,
+        file_store=app.state.file_store,
+        limiter=app.state.action_limiter,
     )
     app.state.metrics = AppMetrics()
     app.state.limiter = RateLimiter(settings.redis_url)
