@@ -3,6 +3,7 @@
 from core.accounts.models import AdAccount, OAuthState
 from core.approvals.models import ActionStatus, CardMessage, PendingAction
 from core.audit.models import AuditLog
+from core.auth.models import PasswordResetToken, RecoveryCode, WebSession
 from core.base import Base
 from core.billing.models import AIUsage
 from core.campaigns.models import Campaign, CampaignStatus
@@ -39,6 +40,7 @@ TENANT_TABLES: dict[str, str] = {
     "card_messages": "org_id",
     "outbound_messages": "org_id",
     "invites": "org_id",
+    "recovery_codes": "org_id",
 }
 
 __all__ = [
@@ -63,9 +65,11 @@ __all__ = [
     "OAuthState",
     "Organization",
     "OutboundMessage",
+    "PasswordResetToken",
     "PendingAction",
     "PlanTier",
     "ProcessedEvent",
+    "RecoveryCode",
     "Role",
     "Rule",
     "SandboxAccount",
@@ -74,4 +78,5 @@ __all__ = [
     "SlackInstallation",
     "SlackOAuthState",
     "User",
+    "WebSession",
 ]
