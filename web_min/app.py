@@ -24,7 +24,7 @@ from core.action_limits import ActionLimiter
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import auth_pages, downloads, errors, health
+from web_min import admin, auth_pages, downloads, errors, health, team
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.pages import STATIC_DIR, FlashMiddleware
@@ -109,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(downloads.build_router())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth_pages.router)
+    app.include_router(team.router)
+    app.include_router(admin.router)
     mount_channels(app, settings)
     add_receivers(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.
