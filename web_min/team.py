@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from html import escape
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from limits import parse
 from starlette.exceptions import HTTPException
 
-from channels.email.resend import EmailError
+from channels.base import ChannelError
 from channels.email.transactional import email_ready, send_transactional
 from core.action_limits import ActionKind
 from core.audit.service import Actor, AuditPage, AuditQuery, search
@@ -31,6 +32,7 @@ from core.team import service as team
 from core.users.models import Role
 from web_min.action_limits import count_action
 from web_min.auth.deps import AdminUser, CsrfChecked, WebUser
+from web_min.link_mail import send_link
 from web_min.pages import flash, render
 from web_min.rate_limit import UNVERIFIED_PER_IP
 
@@ -214,43 +216,48 @@ async def invite(
     return await _team_page(request, user, invite_link=link)
 
 
+INVITE_SUBJECT = "Your invitation to AdPilot"
+INVITE_INTRO = (
+    "You have been invited to AdPilot. Open this link within 7 days to choose a password:"
+)
+
+
 async def _send_invite(request: Request, *, to: str, link: str, invite_id: uuid.UUID) -> bool:
-    """Email the link; False when email is off or failed (the page shows the link instead)."""
+    """Email the link; False when email is off or failed (the page then shows the link)."""
     settings: Settings = request.app.state.settings
     if not email_ready(settings):
-        # The embedded mode's console: printed for the admin who runs it, never a log line
-        # (log shipping would copy a working credential).
-        print(f"AdPilot invitation for {to}: {link}", flush=True)
+        # The password-reset path's own fallback: printed on the embedded server's console,
+        # never logged (log shipping would copy a working credential).
+        await send_link(
+            settings,
+            to=to,
+            subject=INVITE_SUBJECT,
+            intro=INVITE_INTRO,
+            link=link,
+            idempotency_key=f"invite/{invite_id}",
+        )
         return False
-    body = (
-        "You have been invited to AdPilot. Open this link within 7 days to choose a password "
-        f"and join:\n\n{link}\n\nIf you did not expect this, ignore this email."
+    # Sent here rather than through send_link, which swallows failures: the admin must learn
+    # that the email did not go, and gets the link to pass on instead.
+    text = f"{INVITE_INTRO}\n\n{link}\n\nIf you did not expect this, ignore this email."
+    html = (
+        f"<!doctype html><html><body><p>{escape(INVITE_INTRO)}</p>"
+        f'<p><a href="{escape(link)}">{escape(link)}</a></p>'
+        "<p>If you did not expect this, ignore this email.</p></body></html>"
     )
-    html = render_invite_email(link)
     try:
         await send_transactional(
             settings,
             to=to,
-            subject="Your invitation to AdPilot",
+            subject=INVITE_SUBJECT,
             html=html,
-            text=body,
+            text=text,
             idempotency_key=f"invite/{invite_id}",
         )
-    except EmailError as exc:
-        log.warning("invitation email failed: %s", type(exc).__name__)
+    except ChannelError as exc:
+        log.warning("invitation email failed: %s", exc)
         return False
     return True
-
-
-def render_invite_email(link: str) -> str:
-    from markupsafe import escape
-
-    safe = escape(link)
-    return (
-        "<p>You have been invited to AdPilot.</p>"
-        f'<p><a href="{safe}">Choose a password and join</a> (the link works once, for 7 days).</p>'
-        "<p>If you did not expect this, ignore this email.</p>"
-    )
 
 
 @router.post(f"{TEAM}/invites/{{invite_id}}/withdraw", dependencies=[CsrfChecked])

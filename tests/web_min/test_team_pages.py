@@ -12,7 +12,6 @@ import httpx
 import pyotp
 import pytest
 import respx
-from core.auth.models import WebSession
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -20,6 +19,7 @@ from sqlalchemy import func, select
 from core.action_limits import ACTION_LIMITS, ActionKind
 from core.audit.models import AuditLog
 from core.audit.service import Actor
+from core.auth.models import WebSession
 from core.base import utcnow
 from core.config import Settings
 from core.db import Database
@@ -102,7 +102,7 @@ async def test_invite_in_embedded_mode_prints_the_link_and_accepting_creates_the
     shown = INVITE_LINK.search(sent.text)
     assert shown is not None
     token = shown.group(1)
-    assert token in capsys.readouterr().out
+    assert token in capsys.readouterr().err
     assert all(token not in record.getMessage() for record in caplog.records)
     async with database.system() as session:
         stored = await session.scalar(select(Invite.token_hash))
@@ -424,4 +424,30 @@ async def test_with_email_configured_the_invite_goes_by_resend_and_the_page_hide
     token = INVITE_LINK.search(body["text"])
     assert token is not None
     assert invites.hash_token(token.group(1)) == invite.token_hash
-    assert token.group(1) not in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert token.group(1) not in printed.out + printed.err
+
+
+@respx.mock
+async def test_a_failed_invitation_email_shows_the_link_to_the_admin_instead(
+    emailing_app: FastAPI, database: Database
+) -> None:
+    respx.post("http://resend.test/emails").mock(
+        return_value=httpx.Response(
+            422, json={"name": "validation_error", "message": "Invalid `to` field."}
+        )
+    )
+    admin = await web_user(database, role=Role.ADMIN)
+    async with await _client(emailing_app) as client:
+        csrf = await signed_in(client, admin)
+        response = await client.post(
+            "/settings/team/invite",
+            data={"email": "kim@example.com", "role": "user", "csrf_token": csrf},
+        )
+    assert response.status_code == 200
+    assert "The email could not be sent." in response.text
+    shown = INVITE_LINK.search(response.text)
+    assert shown is not None
+    async with database.system() as session:
+        found = await invites.open_invite(session=session, token=shown.group(1))
+    assert found.email == "kim@example.com"
