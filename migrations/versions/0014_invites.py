@@ -17,7 +17,7 @@ from alembic import op
 import core.base
 
 revision: str = "0014"
-down_revision: str | None = "0009"  # LOCAL-CHAIN: "0013" at commit
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
