@@ -55,6 +55,9 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
     """The Google Ads REST API (version and base URL from settings)."""
 
     name = "google"
+    # Google takes PKCE (S256) on its web-server flow; Meta documents it only for its OIDC login
+    # (in testing) and TikTok's business auth not at all (docs/decisions.md).
+    supports_pkce = True
 
     @property
     def _api(self) -> str:
@@ -101,7 +104,10 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
 
     # --- OAuth ------------------------------------------------------------------------------
 
-    def authorization_url(self, *, state: str, redirect_uri: str) -> str:
+    def authorization_url(
+        self, *, state: str, redirect_uri: str, code_challenge: str | None = None
+    ) -> str:
+        """Google's consent URL; with `code_challenge` (S256) the code needs its verifier."""
         query = {
             "client_id": self._client_id(),
             "redirect_uri": redirect_uri,
@@ -111,6 +117,8 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
             "prompt": "consent",
             "state": state,
         }
+        if code_challenge is not None:
+            query |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
         return f"{self.settings.google_oauth_authorize_url}?{urlencode(query)}"
 
     def _client_id(self) -> str:
@@ -123,8 +131,12 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
             raise InvalidRequest("ADPILOT_GOOGLE_CLIENT_SECRET is not set.")
         return self.settings.google_client_secret.get_secret_value()
 
-    async def authenticate(self, *, code: str, redirect_uri: str) -> TokenSet:
+    async def authenticate(
+        self, *, code: str, redirect_uri: str, code_verifier: str | None = None
+    ) -> TokenSet:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
         return await self._token(form)
 
     async def refresh_token(self, *, refresh_token: str) -> TokenSet:

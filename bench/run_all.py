@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "signal_receive": ["-m", "bench.signal_receive"],
     "sync_accounts": ["-m", "bench.sync_accounts"],
     "alert_fanout": ["-m", "bench.alert_fanout"],
+    "web_pages": ["-m", "bench.web_pages"],
 }
 
 

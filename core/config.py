@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_url: str = "https://api.stripe.com"
+    # Stripe price ids (price_...) of the paid tiers; a subscription's price picks the org's plan.
+    stripe_price_starter: str | None = None
+    stripe_price_pro: str | None = None
+    stripe_price_agency: str | None = None
 
     @property
     def is_production(self) -> bool:

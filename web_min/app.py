@@ -7,6 +7,7 @@ routes here as they arrive; with none configured the app serves health and metri
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Protocol
@@ -24,16 +25,18 @@ from core.action_limits import ActionLimiter
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import admin, auth_pages, downloads, errors, health, team
+from web_min import admin, auth_pages, billing, connections, downloads, errors, health, team
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.pages import STATIC_DIR, FlashMiddleware
 from web_min.rate_limit import RateLimiter
-from worker.local_scheduler import LocalScheduler
+from worker.local_scheduler import LocalScheduler, claim_schedule
 
 # Webhook payloads are small (Slack, Telegram, WhatsApp stay well under 100 KiB).
 MAX_BODY_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 20.0
+
+log = logging.getLogger(__name__)
 
 
 def configure_structlog() -> None:
@@ -61,12 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for receiver in app.state.receivers.values():
             await receiver.start()
         outbox_clients = AsyncExitStack()
-        scheduler = embedded_scheduler(app, outbox_clients) if settings.redis_url is None else None
-        if scheduler is not None:
-            scheduler.start()
+        scheduler, schedule_lock = None, None
+        if settings.redis_url is None:
+            schedule_lock = claim_schedule(settings.database_url)
+            if schedule_lock is None:
+                log.warning("another AdPilot process runs this database's schedule; not here")
+            else:
+                scheduler = embedded_scheduler(app, outbox_clients)
+                scheduler.start()
         yield
         if scheduler is not None:
             await scheduler.stop()
+        if schedule_lock is not None:
+            schedule_lock.release()
         await outbox_clients.aclose()
         for receiver in app.state.receivers.values():
             await receiver.stop()
@@ -109,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(downloads.build_router())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth_pages.router)
+    app.include_router(billing.router)
+    app.include_router(connections.router)
     app.include_router(team.router)
     app.include_router(admin.router)
     mount_channels(app, settings)

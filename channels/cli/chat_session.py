@@ -18,9 +18,11 @@ from bot.engine import Bot, TurnContext
 from bot.replies import Reply
 from channels.base import ChannelAddress
 from channels.cli import demo_seed
+from channels.cli.chat_schedule import BackgroundSchedule
 from channels.cli.runtime import console, fail
 from channels.cli.schema_state import sqlite_at_head
 from channels.console import ConsoleChannel, answer_once, converse
+from channels.console_alerts import ConsoleAlerts
 from core.config import ConfigError, Settings
 from core.db import Database
 from core.db_logins import check_logins
@@ -125,7 +127,14 @@ class ChatApp:
             self.runner.close()
 
 
-def open_chat(settings: Settings, *, org_slug: str, email: str | None, command: str | None) -> int:
+def open_chat(
+    settings: Settings,
+    *,
+    org_slug: str,
+    email: str | None,
+    command: str | None,
+    schedule: bool = True,
+) -> int:
     """Run the REPL, or answer one command; the exit code is 1 when that answer is an error."""
     app = ChatApp(settings)
     try:
@@ -147,10 +156,36 @@ def open_chat(settings: Settings, *, org_slug: str, email: str | None, command: 
             f"[bold]AdPilot[/] · {speaker.org_name} · you are {speaker.email}. "
             "Type [bold cyan]help[/], or [bold cyan]exit[/] to leave."
         )
-        converse(channel, turns, app.run)
+        background = _start_schedule(settings, channel, speaker) if schedule else None
+        try:
+            converse(channel, turns, app.run)
+        finally:
+            if background is not None:
+                background.stop()
         return 0
     finally:
         app.close()
+
+
+def _start_schedule(
+    settings: Settings, channel: ConsoleChannel, speaker: Speaker
+) -> BackgroundSchedule | None:
+    """Embedded mode: the worker's jobs run beside the chat, and alerts for you print here."""
+    if settings.redis_url is not None:
+        return None  # `adpilot worker` runs the jobs; its alerts go to your chat destinations
+    alerts = ConsoleAlerts(channel, console_address(speaker.email).conversation_id)
+    schedule = BackgroundSchedule(settings, alerts)
+    if not schedule.start():
+        console.print(
+            "[dim]Another AdPilot process (adpilot serve?) runs this database's schedule: "
+            "alerts go where it sends them.[/]"
+        )
+        return None
+    console.print(
+        "[dim]Rules run in the background (now, then every 5 min): their alerts and approval "
+        "cards for you appear here between your messages.[/]"
+    )
+    return schedule
 
 
 def _enable_line_editing() -> None:

@@ -30,6 +30,7 @@ from core.errors import NotFound
 from core.metrics import upsert as metrics_upsert
 from core.metrics.schemas import MetricIn
 from core.metrics.windows import day_start, today_in
+from core.notify.models import Destination
 from core.orgs import service as orgs
 from core.orgs.models import Organization, PlanTier
 from core.ports import (
@@ -130,7 +131,7 @@ async def seed(settings: Settings, *, slug: str = DEMO_SLUG, progress: Progress)
         async with database.system() as session:
             org = await _ensure_org(session, slug, progress)
             admin = await _ensure_people(session, org, slug, progress)
-            org_id, admin_id = org.id, admin.id
+            org_id, admin_id, admin_email = org.id, admin.id, admin.email
         sandbox = SandboxAdapter(database)
         actor = Actor(org_id=org_id, user_id=admin_id, channel="cli", source="adpilot demo")
         accounts: list[AdAccount] = []
@@ -146,6 +147,7 @@ async def seed(settings: Settings, *, slug: str = DEMO_SLUG, progress: Progress)
         progress(f"{metric_rows} daily metric rows ({HISTORY_DAYS} days) stored")
         async with database.system() as session:
             rule_count = await _ensure_rules(session, org_id, admin_id, progress)
+            await _ensure_console_destination(session, org_id, admin_email, progress)
             campaign_count = len(await campaigns.list_campaigns(session=session, org_id=org_id))
         return SeedSummary(org_id, len(accounts), campaign_count, metric_rows, rule_count)
     finally:
@@ -285,6 +287,34 @@ async def _load_metrics(
         ]
         await metrics_upsert.upsert(session=session, rows=metrics)
     return len(metrics)
+
+
+async def _ensure_console_destination(
+    session: AsyncSession, org_id: uuid.UUID, email: str, progress: Progress
+) -> None:
+    """The admin's terminal takes the org's alerts, cards and summaries: `adpilot chat` prints
+    them while it runs (the schedule runs beside it in the embedded mode)."""
+    conversation = f"console:{email}"
+    existing = await session.scalar(
+        select(Destination.id).where(
+            Destination.org_id == org_id,
+            Destination.channel == "console",
+            Destination.conversation_id == conversation,
+        )
+    )
+    if existing is not None:
+        return
+    session.add(
+        Destination(
+            org_id=org_id,
+            channel="console",
+            workspace="local",
+            conversation_id=conversation,
+            name=f"{email}'s terminal",
+            kinds={"alerts": True, "approvals": True, "summaries": True},
+        )
+    )
+    progress(f"alerts go to {email}'s terminal while `adpilot chat` runs")
 
 
 async def _ensure_rules(

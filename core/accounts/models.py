@@ -38,7 +38,12 @@ class OAuthState(Timestamped, Base):
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     platform: Mapped[str] = mapped_column(String(32))
+    # SHA-256 of the web session that started it: a callback in another browser is refused.
+    session_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     code_verifier_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     redirect_after: Mapped[str | None] = mapped_column(String(500), nullable=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # After the callback: the exchanged tokens and the listed accounts (encrypted JSON), held
+    # until the user picks which accounts to manage; cleared by that pick (single use).
+    grant_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)

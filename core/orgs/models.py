@@ -41,4 +41,6 @@ class Organization(UUIDPk, Timestamped, Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     subscription_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # `created` of the newest Stripe event applied: an older event arriving late changes nothing.
+    stripe_event_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)

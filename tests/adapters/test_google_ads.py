@@ -135,3 +135,24 @@ async def test_get_campaign_refuses_a_non_numeric_id_without_a_call(google, rout
     with pytest.raises(PlatformNotFound):
         await google.get_campaign("1234567890", "111 OR campaign.id > 0", access_token="t")
     assert not router.calls
+
+
+async def test_pkce_challenge_in_the_url_and_verifier_in_the_code_exchange(google, router) -> None:
+    url = urlparse(
+        google.authorization_url(state="s1", redirect_uri="https://app/cb", code_challenge="ch4l")
+    )
+    query = parse_qs(url.query)
+    assert (query["code_challenge"], query["code_challenge_method"]) == (["ch4l"], ["S256"])
+    route = router.post("https://oauth2.googleapis.com/token").mock(
+        return_value=httpx.Response(200, json=payload("google/oauth_token.json"))
+    )
+    tokens = await google.authenticate(
+        code="c0de", redirect_uri="https://app/cb", code_verifier="v"
+    )
+    assert tokens.access_token == "ya29.a0AfH6SM-new"
+    form = parse_qs(route.calls.last.request.content.decode())
+    assert form["code_verifier"] == ["v"]
+    assert form["grant_type"] == ["authorization_code"]
+    assert "code_challenge" not in parse_qs(
+        urlparse(google.authorization_url(state="s", redirect_uri="https://app/cb")).query
+    )

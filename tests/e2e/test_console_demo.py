@@ -132,7 +132,8 @@ async def test_report_pause_and_approve_with_reply_codes(demo_url: str) -> None:
 def _interactive_pause(answer: str) -> str:
     child = pexpect.spawn(
         ADPILOT,
-        ["chat", "--org", "demo"],
+        # The rules' background run would push cards of its own between these turns.
+        ["chat", "--org", "demo", "--no-schedule"],
         env={**os.environ, "COLUMNS": "120", "TERM": "dumb"},
         encoding="utf-8",
         timeout=120,
@@ -169,3 +170,68 @@ async def test_interactive_reject_at_the_card_leaves_the_campaign_running(demo_u
     assert sandbox == [("ACTIVE",)]
     statuses = await query(demo_url, "SELECT status FROM pending_actions")
     assert statuses == [("rejected",)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_chat_shows_the_rules_alerts_and_cards_as_the_schedule_pushes_them(
+    demo_url: str,
+) -> None:
+    child = pexpect.spawn(
+        ADPILOT,
+        ["chat", "--org", "demo"],
+        env={**os.environ, "COLUMNS": "120", "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=120,
+    )
+    try:
+        child.expect("Rules run in the background")
+        # Pushed, not asked for: the demo's "High CPA guard" proposes a pause with approval.
+        child.expect("pushed by your rules")
+        child.expect(r"Approval needed · ([A-Z0-9]{4,8})")
+        code = child.match.group(1)
+        child.expect(f"reject {code}")
+        child.sendline(f"approve {code}")
+        child.expect("executed")
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    sent = await query(
+        demo_url,
+        "SELECT count(*) FROM notifications WHERE channel = 'console' AND status = 'sent'",
+    )
+    assert sent[0][0] >= 1
+    executed = await query(
+        demo_url, "SELECT status FROM pending_actions WHERE short_code = :c", c=code
+    )
+    assert executed == [("executed",)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_second_chat_leaves_the_schedule_to_the_first(
+    demo_url: str, tmp_path: Path
+) -> None:
+    from worker.local_scheduler import claim_schedule
+
+    held = claim_schedule(demo_url)  # as a running `adpilot serve` on this file holds it
+    assert held is not None
+    try:
+        child = pexpect.spawn(
+            ADPILOT,
+            ["chat", "--org", "demo"],
+            env={**os.environ, "COLUMNS": "200", "TERM": "dumb"},
+            encoding="utf-8",
+            timeout=60,
+        )
+        try:
+            child.expect("runs this database's schedule")
+            child.sendline("exit")
+            child.expect(pexpect.EOF)
+            assert "pushed by your rules" not in str(child.before)
+        finally:
+            child.close()
+    finally:
+        held.release()
+    pushed = await query(demo_url, "SELECT count(*) FROM notifications")
+    assert pushed == [(0,)]

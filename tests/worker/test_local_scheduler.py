@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from fastapi import FastAPI
 
 from core.config import Settings
 from web_min.app import create_app
-from worker.local_scheduler import LocalScheduler
+from worker.local_scheduler import LocalScheduler, claim_schedule
 from worker.settings import WorkerSettings
 
 T0 = datetime(2026, 11, 30, 12, 0, 10, tzinfo=UTC)
@@ -61,3 +62,50 @@ async def test_serve_without_redis_starts_the_scheduler_and_stops_it(settings: S
         assert "adpilot-local-scheduler" in running
     tasks = [t for t in asyncio.all_tasks() if t.get_name() == "adpilot-local-scheduler"]
     assert tasks == []
+
+
+async def test_a_job_named_to_run_first_runs_at_the_first_tick_then_on_its_schedule() -> None:
+    calls: list[datetime] = []
+
+    async def rules(ctx: dict[str, Any]) -> None:
+        calls.append(ctx["now"])
+
+    job = cron(rules, name="cron:evaluate_rules", minute={5, 10}, second=30)
+    scheduler = LocalScheduler([job], {"now": T0}, run_first=("evaluate_rules",))
+    assert await scheduler.run_due(T0) == ["cron:evaluate_rules"]
+    # Then its own times: nothing until 12:05:30.
+    assert await scheduler.run_due(T0 + timedelta(minutes=4)) == []
+    assert await scheduler.run_due(T0 + timedelta(minutes=5, seconds=21)) == ["cron:evaluate_rules"]
+    plain = LocalScheduler([job], {"now": T0})
+    assert await plain.run_due(T0) == []
+
+
+def test_one_sqlite_database_has_one_schedule_until_its_holder_lets_go(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'adpilot.db'}"
+    first = claim_schedule(url)
+    assert first is not None
+    assert claim_schedule(url) is None
+    other = claim_schedule(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    assert other is not None
+    first.release()
+    again = claim_schedule(url)
+    assert again is not None
+    again.release()
+    other.release()
+
+
+async def test_serve_leaves_the_schedule_to_the_process_that_holds_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'adpilot.db'}"
+    held = claim_schedule(url)
+    assert held is not None
+    try:
+        app: FastAPI = create_app(
+            settings.model_copy(update={"redis_url": None, "database_url": url})
+        )
+        async with app.router.lifespan_context(app):
+            running = [t.get_name() for t in asyncio.all_tasks()]
+            assert "adpilot-local-scheduler" not in running
+    finally:
+        held.release()
