@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from bot import commands, dispatch, text_input
+from bot import commands, dispatch, text_input, turn_limits
 from bot import errors as bot_errors
 from bot.deps import BotDeps, model_configured
 from bot.replies import Reply
+from core.action_limits import ActionKind, ActionLimiter
 from core.config import Settings
 from core.db import Database
 from core.errors import CoreError
@@ -69,8 +70,12 @@ class Bot:
         settings: Settings,
         model: Model | None = None,
         file_store: FileStore | None = None,
+        limiter: ActionLimiter | None = None,
     ) -> None:
         self.database = database
+        # The people-facing roots (web app, worker) pass one; without it nothing is limited
+        # (the terminal's own operator, benchmarks).
+        self.limiter = limiter
         self.file_store = file_store
         self.registry = registry
         self.settings = settings
@@ -102,13 +107,25 @@ class Bot:
         deps = self.deps(ctx)
         if isinstance(command, commands.FreeText):
             return await self._agent_turn(deps, command.text)
+        kind = turn_limits.kind_of(command)
+        if kind is not None:
+            await self._count(kind, deps)
         return await dispatch.run(command, deps)
+
+    async def _count(self, kind: ActionKind, deps: BotDeps) -> None:
+        """Count one action against the speaker's and the org's limits (ActionLimited over)."""
+        if self.limiter is not None:
+            await self.limiter.check(kind, org_id=deps.org_id, user_id=deps.user_id)
 
     async def handle_decision(self, ctx: TurnContext, action_ref: str, approve: bool) -> Reply:
         """A button tap (or `approve CODE`): decided by core, never by the model."""
         deps = self.deps(ctx)
         code = text_input.clean(action_ref)[:_MAX_CODE_CHARS]
-        return await self._guard(dispatch.run(commands.Decide(code, approve), deps))
+        return await self._guard(self._decision_turn(commands.Decide(code, approve), deps))
+
+    async def _decision_turn(self, decide: commands.Decide, deps: BotDeps) -> Reply:
+        await self._count(ActionKind.CAMPAIGN_CHANGE, deps)
+        return await dispatch.run(decide, deps)
 
     async def identify(
         self, *, channel: str, workspace: str, external_user_id: str, conversation_id: str
@@ -175,6 +192,7 @@ class Bot:
         model = await agent.model_for_org(deps)
         if model is None:
             return Reply(text=NO_MODEL_HINT)
+        await self._count(ActionKind.AI, deps)
         return await agent.run_turn(deps, text, model=model)
 
     async def _guard(self, work: Awaitable[Reply]) -> Reply:

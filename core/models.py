@@ -15,6 +15,7 @@ from core.notify.models import Destination, Notification
 from core.orgs.models import Organization, PlanTier
 from core.rules.models import Alert, Rule
 from core.sandbox.models import SandboxAccount, SandboxCampaign, SandboxRevision
+from core.team.models import Invite
 from core.users.models import ChannelIdentity, LinkCode, Role, User
 
 # Tables that hold one org's data, with the column RLS checks against app.org_id.
@@ -38,6 +39,7 @@ TENANT_TABLES: dict[str, str] = {
     "dead_letter_jobs": "org_id",
     "card_messages": "org_id",
     "outbound_messages": "org_id",
+    "invites": "org_id",
     "recovery_codes": "org_id",
 }
 
@@ -57,6 +59,7 @@ __all__ = [
     "Conversation",
     "DeadLetterJob",
     "Destination",
+    "Invite",
     "LinkCode",
     "Notification",
     "OAuthState",

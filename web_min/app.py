@@ -21,10 +21,11 @@ from adapters.registry import build_registry
 from bot.engine import Bot
 from channels.base import ChatChannel
 from channels.catalog import channel_ready
+from core.action_limits import ActionLimiter
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import auth_pages, billing, connections, downloads, errors, health
+from web_min import admin, auth_pages, billing, connections, downloads, errors, health, team
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.pages import STATIC_DIR, FlashMiddleware
@@ -103,8 +104,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.registry = registry
     app.state.file_store = build_file_store(settings)
+    app.state.action_limiter = ActionLimiter.for_url(settings.redis_url)
     app.state.bot = Bot(
-        database=database, registry=registry, settings=settings, file_store=app.state.file_store
+        database=database,
+        registry=registry,
+        settings=settings,
+        file_store=app.state.file_store,
+        limiter=app.state.action_limiter,
     )
     app.state.metrics = AppMetrics()
     app.state.limiter = RateLimiter(settings.redis_url)
@@ -115,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_pages.router)
     app.include_router(billing.router)
     app.include_router(connections.router)
+    app.include_router(team.router)
+    app.include_router(admin.router)
     mount_channels(app, settings)
     add_receivers(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from core.action_limits import ActionLimited
 from core.base import utcnow
 from core.errors import (
     AlreadyDecided,
@@ -52,6 +53,7 @@ STATUS_FOR: tuple[tuple[type[CoreError], int, str], ...] = (
     (Expired, 410, "expired"),
     (Conflict, 409, "conflict"),
     (QuotaExceeded, 429, "quota_exceeded"),
+    (ActionLimited, 429, "rate_limited"),
     (PlatformError, 502, "platform_error"),
     (StorageError, 502, "storage_error"),
 )
@@ -82,6 +84,8 @@ def _retry_after(exc: CoreError) -> int | None:
     """Whole seconds until a retry can succeed, when the error knows it."""
     if isinstance(exc, PlatformError) and exc.retry_after is not None:
         return max(1, math.ceil(exc.retry_after))
+    if isinstance(exc, ActionLimited):
+        return exc.retry_after
     if isinstance(exc, QuotaExceeded):
         return max(1, math.ceil((exc.resets_at - utcnow()).total_seconds()))
     return None

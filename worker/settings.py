@@ -21,6 +21,7 @@ from bot.engine import Bot
 from channels.base import ChatChannel
 from channels.catalog import channel_ready
 from channels.turns import JOB_NAME, JOB_TIMEOUT_SECONDS, TurnHandler, dump_job, load_job
+from core.action_limits import ActionLimiter
 from core.config import Settings, get_settings
 from core.db import Database
 from worker.approvals import expire_approvals
@@ -118,6 +119,7 @@ async def startup(ctx: dict[str, Any]) -> None:
             registry=registry,
             settings=settings,
             file_store=build_file_store(settings),
+            limiter=ActionLimiter.for_url(settings.redis_url),
         ),
         ctx["channels"],
     )

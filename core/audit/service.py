@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -85,3 +86,64 @@ async def list_recent(
         query = query.where(AuditLog.action == action)
     result = await session.scalars(query.order_by(AuditLog.created_at.desc()).limit(limit))
     return list(result)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of an audit search; None means any. `action` matches as a prefix ("team.")."""
+
+    org_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    actor_email: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    row: AuditLog
+    actor_email: str | None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    offset: int
+    limit: int
+    has_more: bool
+
+
+async def search(
+    *, session: AsyncSession, query: AuditQuery, offset: int = 0, limit: int = 50
+) -> AuditPage:
+    """Audit rows matching `query`, newest first, one page at a time.
+
+    Org-scoped when `query.org_id` is set (and RLS scopes a tenant session anyway); across
+    orgs only on a worker session, for the installation's operator.
+    """
+    from core.users.models import User
+
+    statement = select(AuditLog, User.email).outerjoin(User, User.id == AuditLog.user_id)
+    if query.org_id is not None:
+        statement = statement.where(AuditLog.org_id == query.org_id)
+    if query.user_id is not None:
+        statement = statement.where(AuditLog.user_id == query.user_id)
+    if query.actor_email:
+        statement = statement.where(User.email == query.actor_email.strip().lower())
+    if query.action:
+        statement = statement.where(AuditLog.action.startswith(query.action, autoescape=True))
+    if query.since is not None:
+        statement = statement.where(AuditLog.created_at >= query.since)
+    if query.until is not None:
+        statement = statement.where(AuditLog.created_at < query.until)
+    statement = (
+        statement.order_by(AuditLog.created_at.desc(), AuditLog.id)
+        .offset(max(offset, 0))
+        .limit(limit + 1)
+    )
+    rows = list(await session.execute(statement))
+    entries = [AuditEntry(row=row, actor_email=email) for row, email in rows[:limit]]
+    return AuditPage(
+        entries=entries, offset=max(offset, 0), limit=limit, has_more=len(rows) > limit
+    )

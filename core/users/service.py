@@ -23,6 +23,14 @@ def normalise_email(email: str) -> str:
     return email
 
 
+def check_password(password: str) -> None:
+    """Refuse a password too short to set (the one rule every way of setting one shares)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password"
+        )
+
+
 async def create(
     *,
     session: AsyncSession,
@@ -34,10 +42,8 @@ async def create(
 ) -> User:
     """Create a user in an org; emails are unique across AdPilot (they sign in with it)."""
     email = normalise_email(email)
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password"
-        )
+    if password is not None:
+        check_password(password)
     if await session.scalar(select(User.id).where(User.email == email)):
         raise Conflict(f"A user with email {email} exists already.")
     user = User(

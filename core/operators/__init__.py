@@ -1,0 +1,1 @@
+"""operators domain: what the installation's operator sees across every org (worker session)."""

@@ -1,0 +1,1 @@
+"""team domain: invitations, roles, deactivation and the org's audit view."""
