@@ -4,8 +4,8 @@ A tenant table like the others: RLS forced with the signed-binding predicate (00
 worker roles get their grants from 0002's default privileges. The accept page reads and redeems
 an invite before the invitee exists, through the worker role.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import core.base
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
