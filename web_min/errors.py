@@ -91,8 +91,11 @@ def _retry_after(exc: CoreError) -> int | None:
     return None
 
 
-async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+async def invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if _browser(request):  # e.g. a form field past its length limit
+        await _with_signed_in_nav(request)
+        return error_page(request, 400)
     details = [
         {"loc": list(error.get("loc", ())), "msg": error.get("msg", "")} for error in exc.errors()
     ]

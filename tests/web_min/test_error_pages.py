@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from core.db import Database
 from core.users.models import Role
-from tests.web_min.conftest import signed_in, web_user
+from tests.web_min.conftest import csrf_from, signed_in, web_user
 from web_min.auth.deps import AdminUser, OperatorUser
 from web_min.middleware import PAGE_CSP
 from web_min.rate_limit import TooManyRequests
@@ -130,3 +130,17 @@ async def test_a_browser_over_a_limit_gets_a_429_page_with_retry_after(
     assert "try again in 17 seconds" in page.text
     api = await client.get("/probe/limited")
     assert api.json()["error"] == "rate_limited"
+
+
+async def test_a_browser_form_with_an_oversized_field_gets_a_400_page(
+    client: httpx.AsyncClient,
+) -> None:
+    token = csrf_from((await client.get("/login")).text)
+    response = await client.post(
+        "/login",
+        data={"email": "a" * 400 + "@example.com", "password": "x", "csrf_token": token},
+        headers=HTML,
+    )
+    assert response.status_code == 400
+    assert "did not work" in response.text
+    assert "loc" not in response.text
