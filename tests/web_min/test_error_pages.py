@@ -10,9 +10,10 @@ from fastapi import FastAPI
 
 from core.db import Database
 from core.users.models import Role
-from tests.web_min.conftest import signed_in, web_user
+from tests.web_min.conftest import csrf_from, signed_in, web_user
 from web_min.auth.deps import AdminUser, OperatorUser
 from web_min.middleware import PAGE_CSP
+from web_min.rate_limit import TooManyRequests
 
 HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -105,3 +106,41 @@ async def test_anonymous_role_pages_redirect_to_sign_in(
         303,
         "/login?next=/probe/admin",
     )
+
+
+async def test_a_signed_in_404_keeps_the_navigation(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await signed_in(client, await web_user(database))
+    response = await client.get("/settings/nothing-here", headers=HTML)
+    assert response.status_code == 404
+    assert "Sign out" in response.text
+    assert "Back to Settings" in response.text
+
+
+async def test_a_browser_over_a_limit_gets_a_429_page_with_retry_after(
+    web_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    @web_app.get("/probe/limited")
+    async def limited() -> None:
+        raise TooManyRequests(retry_after=17, limit="10 per 1 minute")
+
+    page = await client.get("/probe/limited", headers=HTML)
+    assert (page.status_code, page.headers["retry-after"]) == (429, "17")
+    assert "try again in 17 seconds" in page.text
+    api = await client.get("/probe/limited")
+    assert api.json()["error"] == "rate_limited"
+
+
+async def test_a_browser_form_with_an_oversized_field_gets_a_400_page(
+    client: httpx.AsyncClient,
+) -> None:
+    token = csrf_from((await client.get("/login")).text)
+    response = await client.post(
+        "/login",
+        data={"email": "a" * 400 + "@example.com", "password": "x", "csrf_token": token},
+        headers=HTML,
+    )
+    assert response.status_code == 400
+    assert "did not work" in response.text
+    assert "loc" not in response.text

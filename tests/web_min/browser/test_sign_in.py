@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyotp
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 from core.db import Database
 from core.users.models import Role
@@ -29,10 +29,7 @@ async def test_sign_in_with_a_password_reaches_settings(
     database = Database(live_server.settings)
     user = await web_user(database, role=Role.ADMIN)
     await database.dispose()
-    errors: list[str] = []
-    page.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
+    errors = console_errors(page)
 
     await page.goto(f"{live_server.url}/settings")
     assert page.url.startswith(f"{live_server.url}/login?next=")
@@ -58,10 +55,7 @@ async def test_sign_in_with_totp_then_enrolment_page_renders_its_qr_code(
     database = Database(live_server.settings)
     user = await web_user(database, role=Role.ADMIN, totp_secret=secret)
     await database.dispose()
-    errors: list[str] = []
-    page.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
+    errors = console_errors(page)
 
     await page.goto(f"{live_server.url}/login")
     await page.get_by_label("Email").fill(user.email)
@@ -108,3 +102,44 @@ async def test_enrolment_qr_code_shows_under_the_page_csp(
     assert await page.locator("#recovery-codes li").count() == 10
     await screenshot(page, "mfa-recovery-codes")
     assert violations == []
+
+
+async def test_on_a_phone_the_pages_fit_and_the_keyboard_order_is_the_reading_order(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    database = Database(live_server.settings)
+    user = await web_user(database, role=Role.ADMIN)
+    await database.dispose()
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = await context.new_page()
+    try:
+        await phone.goto(f"{live_server.url}/login")
+        focused = await phone.evaluate("document.activeElement.id")
+        assert focused == "email"  # autofocus lands on the first field
+        await phone.keyboard.press("Tab")
+        assert await phone.evaluate("document.activeElement.id") == "password"
+        await phone.keyboard.press("Tab")
+        assert await phone.evaluate("document.activeElement.textContent.trim()") == "Sign in"
+        await phone.get_by_label("Email").fill(user.email)
+        await phone.get_by_label("Password").fill("correct horse battery")
+        await phone.get_by_role("button", name="Sign in").click()
+        await phone.wait_for_url(f"{live_server.url}/settings")
+        fits = await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits, "the settings page scrolls sideways on a phone"
+        await screenshot(phone, "settings-phone")
+    finally:
+        await context.close()
+
+
+async def test_too_many_attempts_show_a_friendly_page(live_server: LiveServer, page: Page) -> None:
+    await page.goto(f"{live_server.url}/login")
+    for _ in range(6):
+        await page.get_by_label("Email").fill("someone@example.com")
+        await page.get_by_label("Password").fill("not the password")
+        async with page.expect_response(f"{live_server.url}/login") as answer:
+            await page.get_by_role("button", name="Sign in").click()
+        response = await answer.value
+    assert response.status == 429
+    assert int(await response.header_value("retry-after") or "0") >= 1
+    await page.get_by_text("Too many attempts").wait_for()
+    await screenshot(page, "login-rate-limited")
