@@ -56,7 +56,12 @@ def _checked_role(name: str) -> str:
 
 
 def create_engine(
-    settings: Settings | None = None, *, trust: Trust = "app", url: str | None = None, **kwargs: Any
+    settings: Settings | None = None,
+    *,
+    trust: Trust = "app",
+    url: str | None = None,
+    read_only: bool = False,
+    **kwargs: Any,
 ) -> AsyncEngine:
     """An engine for the configured database, switched to the role that fits `trust`."""
     settings = settings or get_settings()
@@ -80,17 +85,19 @@ def create_engine(
             server_settings["role"] = _checked_role(role)
     engine = create_async_engine(database_url, echo=settings.db_echo, **kwargs)
     if is_sqlite:
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only=read_only)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")  # a write on a reading connection fails
         cursor.close()
         # SQLAlchemy, not the driver, opens transactions (see _begin_immediate).
         dbapi_connection.isolation_level = None
@@ -102,7 +109,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # conflict; busy_timeout does not apply). Taking the write lock at BEGIN makes
         # writers queue on busy_timeout instead: the embedded mode serialises its
         # transactions, which its one-team scale affords.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only engine's transactions never write, so they need no lock: WAL lets them
+        # read beside the writer instead of queueing behind it on every page view.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def session_factory(
@@ -188,6 +197,13 @@ class Database:
         binding_key = self.settings.org_binding_key()
         self.app_sessions = session_factory(self.app_engine, binding_key=binding_key)
         self.worker_sessions = session_factory(self.worker_engine, binding_key=binding_key)
+        # SQLite: a pool of its own whose connections refuse writes and begin deferred.
+        self.read_engine = (
+            create_engine(self.settings, trust="worker", read_only=True)
+            if self.settings.is_sqlite
+            else self.worker_engine
+        )
+        self.worker_reads = session_factory(self.read_engine, binding_key=binding_key)
 
     def tenant(self, org_id: uuid.UUID) -> Any:
         """`async with db.tenant(org_id) as session:` — an org-scoped transaction."""
@@ -204,7 +220,20 @@ class Database:
                 raise
             await session.commit()
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A cross-org read (the web session lookup on every page view); never writes.
+
+        On SQLite it takes no write lock, so page views read beside writers; a write in it
+        fails (`query_only`). On PostgreSQL it is `system()` without a commit to send.
+        """
+        # Closing ends the transaction without expiring what was read (a rollback would).
+        async with self.worker_reads() as session:
+            yield session
+
     async def dispose(self) -> None:
         await self.app_engine.dispose()
         if self.worker_engine is not self.app_engine:
             await self.worker_engine.dispose()
+        if self.read_engine is not self.worker_engine:
+            await self.read_engine.dispose()

@@ -41,7 +41,10 @@ _FLASH_TAKEN = "flashes_taken"
 FLASH_KINDS = frozenset({"info", "success", "warning", "error"})
 
 templates = Jinja2Templates(
-    env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
+    # Templates ship with the code: no stat() per render to look for edits.
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True, auto_reload=False
+    )
 )
 
 

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth.models import PasswordResetToken, WebSession
@@ -60,6 +60,7 @@ class LiveSession:
     user: User
     org_name: str
     require_mfa: bool
+    org_plan: str = ""
 
 
 async def issue(
@@ -90,38 +91,67 @@ async def issue(
     return IssuedSession(token=token, row=row)
 
 
-async def lookup(
-    *, session: AsyncSession, token: str, policy: SessionPolicy, now: datetime | None = None
-) -> LiveSession | None:
-    """The live session for a cookie token, or None (unknown, idle, expired, user inactive).
+# Built once: the statement runs on every page view, and building it costs more than running it.
+_FIND = (
+    select(WebSession, User, Organization.name, Organization.settings, Organization.plan)
+    .join(User, User.id == WebSession.user_id)
+    .join(Organization, Organization.id == User.org_id)
+    .where(WebSession.token_hash == bindparam("token_hash"))
+)
 
-    An expired session is deleted on sight, so its token can never come back.
-    """
+
+@dataclass(frozen=True)
+class Found:
+    """A lookup's verdict: the live session (or None) and the write it calls for, if any."""
+
+    live: LiveSession | None
+    stale_id: uuid.UUID | None = None  # expired or its user deactivated: delete it
+    touch_id: uuid.UUID | None = None  # last seen over TOUCH_INTERVAL ago: note this visit
+
+
+async def find(
+    *, session: AsyncSession, token: str, policy: SessionPolicy, now: datetime | None = None
+) -> Found:
+    """Read the session for a cookie token without writing (a read-only unit of work will do);
+    `settle` then makes the rare write the verdict asks for."""
     now = now or utcnow()
-    found = (
-        await session.execute(
-            select(WebSession, User, Organization.name, Organization.settings)
-            .join(User, User.id == WebSession.user_id)
-            .join(Organization, Organization.id == User.org_id)
-            .where(WebSession.token_hash == token_hash(token))
-        )
-    ).first()
+    found = (await session.execute(_FIND, {"token_hash": token_hash(token)})).first()
     if found is None:
-        return None
-    row, user, org_name, org_settings = found
+        return Found(None)
+    row, user, org_name, org_settings, org_plan = found
     if now >= row.expires_at or now - row.last_seen_at >= policy.idle or not user.is_active:
-        await session.execute(delete(WebSession).where(WebSession.id == row.id))
-        return None
-    if now - row.last_seen_at >= TOUCH_INTERVAL:
-        await session.execute(
-            update(WebSession).where(WebSession.id == row.id).values(last_seen_at=now)
-        )
-    return LiveSession(
+        return Found(None, stale_id=row.id)
+    live = LiveSession(
         row=row,
         user=user,
         org_name=org_name,
         require_mfa=bool((org_settings or {}).get("require_mfa", False)),
+        org_plan=str(org_plan),
     )
+    touch = row.id if now - row.last_seen_at >= TOUCH_INTERVAL else None
+    return Found(live, touch_id=touch)
+
+
+async def settle(*, session: AsyncSession, found: Found, now: datetime | None = None) -> None:
+    """The write a lookup called for: an expired session is deleted on sight, so its token can
+    never come back; a live one's last visit is noted at most once per TOUCH_INTERVAL."""
+    if found.stale_id is not None:
+        await session.execute(delete(WebSession).where(WebSession.id == found.stale_id))
+    if found.touch_id is not None:
+        await session.execute(
+            update(WebSession)
+            .where(WebSession.id == found.touch_id)
+            .values(last_seen_at=now or utcnow())
+        )
+
+
+async def lookup(
+    *, session: AsyncSession, token: str, policy: SessionPolicy, now: datetime | None = None
+) -> LiveSession | None:
+    """`find` and `settle` in one writable unit of work: the live session or None."""
+    found = await find(session=session, token=token, policy=policy, now=now)
+    await settle(session=session, found=found, now=now)
+    return found.live
 
 
 async def end(*, session: AsyncSession, token: str) -> None:

@@ -70,10 +70,15 @@ async def load_session(request: Request) -> sessions.LiveSession | None:
     live = None
     if token:
         database: Database = request.app.state.database
-        async with database.system() as session:
-            live = await sessions.lookup(
+        # Every page view reads; a write is due only on expiry or once a minute per session.
+        async with database.reading() as session:
+            found = await sessions.find(
                 session=session, token=token, policy=session_policy(request.app.state.settings)
             )
+        if found.stale_id is not None or found.touch_id is not None:
+            async with database.system() as session:
+                await sessions.settle(session=session, found=found)
+        live = found.live
     setattr(request.state, _LOADED, True)
     setattr(request.state, _LIVE, live)
     return live
