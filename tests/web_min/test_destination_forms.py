@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import time
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,8 @@ from web_min.destination_forms import (
 HOOK = "https://hooks.slack.com/services/T0001/B0002/abcdefSECRET"
 
 
-def _settings(**values: object) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
 
 
 def _form(kind: str, address: str, **extra: str) -> DestinationForm:
