@@ -6,7 +6,6 @@ change where the org's alerts go (the others read it). Core decides every permis
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from limits import parse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.catalog import CHANNELS, channel_status
@@ -29,7 +29,7 @@ from core.security.crypto import get_cipher
 from core.users import identity
 from core.users import service as users
 from core.users.models import Role, User
-from web_min.auth.deps import AdminUser, CsrfChecked, CurrentUser, PageError, WebUser
+from web_min.auth.deps import AdminUser, CsrfChecked, CurrentUser, WebUser
 from web_min.destination_forms import (
     ALERT_KINDS,
     DESTINATION_KINDS,
@@ -42,12 +42,14 @@ from web_min.destination_forms import (
     read_policy_form,
 )
 from web_min.destination_probe import send_test
-from web_min.errors import STATUS_FOR
 from web_min.pages import flash, render
+from web_min.rate_limit import TooManyRequests
+from web_min.refusals import parse_id, refuse, status_of
 
 router = APIRouter()
 
 PAGE = "/settings/channels"
+TESTS_PER_ORG = parse("10/minute")
 
 
 @dataclass(frozen=True)
@@ -103,18 +105,6 @@ def link_targets(settings: Settings) -> list[LinkTarget]:
     ]
 
 
-def status_of(exc: CoreError) -> int:
-    """The HTTP status the edge gives a core error (web_min/errors.py's one table)."""
-    return next((status for kind, status, _ in STATUS_FOR if isinstance(exc, kind)), 500)
-
-
-def refuse(exc: CoreError) -> PageError:
-    """A refusal as a page: another org's id is a 404, a role's limit a 403."""
-    titles = {403: "Not allowed", 404: "Not found"}
-    status = status_of(exc)
-    return PageError(status, titles.get(status, "That did not work"), exc.message)
-
-
 async def _me(session: AsyncSession, user: WebUser) -> User:
     return await users.get(session=session, org_id=user.org_id, user_id=user.user_id)
 
@@ -127,13 +117,6 @@ def _database(request: Request) -> Database:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def _parse_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError as exc:
-        raise PageError(404, "Not found", "There is no such item in this organization.") from exc
 
 
 def _takes_text(destination: Destination) -> str:
@@ -241,7 +224,7 @@ async def create_link_code(request: Request, user: CurrentUser) -> Response:
 
 @router.post(f"{PAGE}/identities/{{identity_id}}/revoke", dependencies=[CsrfChecked])
 async def revoke_identity(request: Request, user: CurrentUser, identity_id: str) -> Response:
-    target = _parse_id(identity_id)
+    target = parse_id(identity_id)
     try:
         async with _database(request).tenant(user.org_id) as session:
             revoked = await identity.revoke_identity(
@@ -290,7 +273,7 @@ async def add_destination(request: Request, user: AdminUser) -> Response:
 
 
 async def _destination(request: Request, user: WebUser, raw_id: str) -> Destination:
-    target = _parse_id(raw_id)
+    target = parse_id(raw_id)
     try:
         async with _database(request).tenant(user.org_id) as session:
             return await service.get_destination(
@@ -352,7 +335,7 @@ async def edit_destination(request: Request, user: AdminUser, destination_id: st
 
 @router.post(f"{PAGE}/destinations/{{destination_id}}/delete", dependencies=[CsrfChecked])
 async def delete_destination(request: Request, user: AdminUser, destination_id: str) -> Response:
-    target = _parse_id(destination_id)
+    target = parse_id(destination_id)
     try:
         async with _database(request).tenant(user.org_id) as session:
             await service.delete_destination(
@@ -370,6 +353,12 @@ async def delete_destination(request: Request, user: AdminUser, destination_id: 
 @router.post(f"{PAGE}/destinations/{{destination_id}}/test", dependencies=[CsrfChecked])
 async def test_destination(request: Request, user: AdminUser, destination_id: str) -> Response:
     destination = await _destination(request, user, destination_id)
+    try:
+        # A button that posts into a team's channel: a few per minute is plenty.
+        await request.app.state.limiter.check(TESTS_PER_ORG, "destination_test", str(user.org_id))
+    except TooManyRequests as exc:
+        flash(request, f"Too many test messages; try again in {exc.retry_after} s.", "error")
+        return _back("destinations")
     result = await send_test(
         destination=destination,
         settings=_settings(request),

@@ -9,7 +9,6 @@ expiry and stale-state checks that apply in chat. Chat copies of the card are re
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,9 +27,9 @@ from core.rbac import Permission, may, role_at_least
 from core.rules import service as rules
 from core.users import service as users
 from core.users.models import Role, User
-from web_min.auth.deps import CsrfChecked, CurrentUser, PageError, WebUser
-from web_min.channels_page import refuse, status_of
+from web_min.auth.deps import CsrfChecked, CurrentUser, WebUser
 from web_min.pages import flash, render
+from web_min.refusals import parse_id, refuse, status_of
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +42,6 @@ WEB_CHANNEL = "web"
 def _database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
-
-
-def _parse_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError as exc:
-        raise PageError(404, "Not found", "There is no such item in this organization.") from exc
 
 
 async def _rules(session: AsyncSession, me: User) -> list[dict[str, Any]]:
@@ -119,7 +111,7 @@ async def rules_page(request: Request, user: CurrentUser) -> Response:
 
 
 async def _toggle(request: Request, user: WebUser, raw_id: str, *, enabled: bool) -> Response:
-    rule_id = _parse_id(raw_id)
+    rule_id = parse_id(raw_id)
     try:
         async with _database(request).tenant(user.org_id) as session:
             me = await users.get(session=session, org_id=user.org_id, user_id=user.user_id)
@@ -150,7 +142,7 @@ async def disable_rule(request: Request, user: CurrentUser, rule_id: str) -> Res
 
 
 async def _decide(request: Request, user: WebUser, raw_id: str, *, approve: bool) -> Response:
-    action_id = _parse_id(raw_id)
+    action_id = parse_id(raw_id)
     database = _database(request)
     try:
         async with database.tenant(user.org_id) as session:

@@ -8,9 +8,12 @@ import uuid
 import httpx
 import pytest
 import respx
+from limits import parse
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from core.audit.models import AuditLog
+from core.config import Settings
 from core.db import Database
 from core.notify.models import Destination
 from core.orgs.models import Organization
@@ -18,6 +21,8 @@ from core.security.crypto import decrypt
 from core.users import identity
 from core.users.models import Role, User
 from tests.web_min.conftest import signed_in, web_user
+from web_min import channels_page
+from web_min.app import create_app
 
 PAGE = "/settings/channels"
 HOOK = "https://hooks.slack.com/services/T0001/B0002/abcdefSECRET"
@@ -407,3 +412,43 @@ async def test_a_plain_user_may_not_change_delivery_settings(
     )
     assert response.status_code == 403
     assert "notifications" not in (await _org_of(database, member)).settings
+
+
+async def test_add_to_slack_links_to_the_install_route_when_oauth_is_configured(
+    settings: Settings, database: Database
+) -> None:
+    oauth = settings.model_copy(
+        update={
+            "slack_signing_secret": SecretStr("0123456789abcdef0123456789abcdef"),
+            "slack_client_id": "123456.789012",
+            "slack_client_secret": SecretStr("fedcba9876543210fedcba9876543210"),
+        }
+    )
+    app = create_app(oauth)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            await signed_in(http, await web_user(database, role=Role.ADMIN))
+            page = (await http.get(PAGE)).text
+            install = await http.get("/slack/install")
+    assert '<a href="/slack/install" role="button">Add to Slack</a>' in page
+    assert install.status_code == 200  # bolt's install page: the link goes somewhere real
+
+
+@respx.mock(assert_all_called=True)
+async def test_test_messages_are_rate_limited_per_org(
+    respx_mock: respx.MockRouter,
+    client: httpx.AsyncClient,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(channels_page, "TESTS_PER_ORG", parse("1/minute"))
+    route = respx_mock.post(HOOK).mock(return_value=httpx.Response(200, text="ok"))
+    admin = await web_user(database, role=Role.ADMIN)
+    csrf = await signed_in(client, admin)
+    await _add_webhook(client, csrf)
+    [stored] = await _destinations(database, admin.org_id)
+    for _ in range(2):
+        await client.post(f"{PAGE}/destinations/{stored.id}/test", data={"csrf_token": csrf})
+    assert route.call_count == 1
+    assert "Too many test messages" in (await client.get(PAGE)).text
