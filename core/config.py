@@ -181,6 +181,12 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     download_link_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
 
+    # Web sign-in: a session ends after this long without a request, and at the latest after
+    # the absolute lifetime however active it is; a password reset link lives this long.
+    web_session_idle_minutes: int = Field(default=8 * 60, ge=5, le=7 * 24 * 60)
+    web_session_max_days: int = Field(default=14, ge=1, le=90)
+    password_reset_ttl_minutes: int = Field(default=30, ge=5, le=24 * 60)
+
     # Billing
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
@@ -205,8 +211,12 @@ class Settings(BaseSettings):
 
     def org_binding_key(self) -> bytes:
         """The HMAC key that signs the org binding of a transaction (derived, never stored raw)."""
+        return self.derived_key(_ORG_BINDING_LABEL)
+
+    def derived_key(self, label: bytes) -> bytes:
+        """A key for one purpose (`label`), derived from ADPILOT_SECRET_KEY; never stored raw."""
         secret = self.secret_key.get_secret_value().encode() if self.secret_key else b""
-        return hmac.new(secret or _DEVELOPMENT_SECRET, _ORG_BINDING_LABEL, hashlib.sha256).digest()
+        return hmac.new(secret or _DEVELOPMENT_SECRET, label, hashlib.sha256).digest()
 
     def encryption_key_list(self) -> list[str]:
         """The configured Fernet keys, newest first."""

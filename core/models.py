@@ -3,6 +3,7 @@
 from core.accounts.models import AdAccount, OAuthState
 from core.approvals.models import ActionStatus, CardMessage, PendingAction
 from core.audit.models import AuditLog
+from core.auth.models import PasswordResetToken, RecoveryCode, WebSession
 from core.base import Base
 from core.billing.models import AIUsage
 from core.campaigns.models import Campaign, CampaignStatus
@@ -37,6 +38,7 @@ TENANT_TABLES: dict[str, str] = {
     "dead_letter_jobs": "org_id",
     "card_messages": "org_id",
     "outbound_messages": "org_id",
+    "recovery_codes": "org_id",
 }
 
 __all__ = [
@@ -60,9 +62,11 @@ __all__ = [
     "OAuthState",
     "Organization",
     "OutboundMessage",
+    "PasswordResetToken",
     "PendingAction",
     "PlanTier",
     "ProcessedEvent",
+    "RecoveryCode",
     "Role",
     "Rule",
     "SandboxAccount",
@@ -71,4 +75,5 @@ __all__ = [
     "SlackInstallation",
     "SlackOAuthState",
     "User",
+    "WebSession",
 ]

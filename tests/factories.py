@@ -19,6 +19,8 @@ from core.db import set_tenant
 from core.metrics.models import CampaignMetric
 from core.metrics.windows import day_start
 from core.orgs.models import Organization, PlanTier
+from core.security.crypto import encrypt
+from core.security.passwords import hash_password
 from core.users.models import Role, User
 
 _counter = itertools.count(1)
@@ -63,17 +65,29 @@ async def act_as(session: AsyncSession, organization: Organization | uuid.UUID) 
     await set_tenant(session, org_id)
 
 
+# The password `user(..., password=TEST_PASSWORD)` signs in with (tests.web_min.conftest).
+TEST_PASSWORD = "correct horse battery"
+
+
 async def user(
     session: AsyncSession,
     organization: Organization,
     *,
     role: Role = Role.USER,
     email: str | None = None,
+    password: str | None = None,
+    totp_secret: str | None = None,
+    is_operator: bool = False,
 ) -> User:
+    """A user; with `password` they can sign in on the web, with `totp_secret` MFA is on."""
     row = User(
         org_id=organization.id,
         email=email or f"user{_n()}-{uuid.uuid4().hex[:6]}@example.com",
         role=role,
+        password_hash=hash_password(password) if password is not None else None,
+        totp_secret_encrypted=encrypt(totp_secret) if totp_secret is not None else None,
+        totp_enabled=totp_secret is not None,
+        is_operator=is_operator,
     )
     session.add(row)
     await session.flush()

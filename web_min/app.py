@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from adapters.file_stores import build_file_store
 from adapters.registry import build_registry
@@ -22,9 +23,10 @@ from channels.catalog import channel_ready
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import downloads, errors, health
+from web_min import auth_pages, downloads, errors, health
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
+from web_min.pages import STATIC_DIR, FlashMiddleware
 from web_min.rate_limit import RateLimiter
 from worker.local_scheduler import LocalScheduler
 
@@ -99,11 +101,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(downloads.build_router())
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(auth_pages.router)
     mount_channels(app, settings)
     add_receivers(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.
+    app.add_middleware(FlashMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=app.state.metrics,
+        error_page=errors.server_error_page(),
+    )
     return app
 
 

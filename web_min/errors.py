@@ -6,7 +6,7 @@ import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from core.base import utcnow
@@ -25,7 +25,20 @@ from core.errors import (
     ValidationFailed,
 )
 from core.exports.files import StorageError
+from web_min.auth.deps import PageError, Redirect
+from web_min.middleware import wants_html
+from web_min.pages import render, templates
 from web_min.rate_limit import TooManyRequests
+
+# What a browser sees instead of a JSON error: a title and one plain sentence, no internals.
+PAGE_TEXT: dict[int, tuple[str, str]] = {
+    400: ("That request did not work", "Something in the request was not valid."),
+    403: ("Not allowed", "You do not have access to this page."),
+    404: ("Page not found", "There is nothing here. The link may be old or mistyped."),
+    405: ("Page not found", "There is nothing here. The link may be old or mistyped."),
+    429: ("Slow down a little", "There were too many attempts in a short time."),
+    500: ("Something went wrong", "Something went wrong on our side. Please try again."),
+}
 
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS_FOR: tuple[tuple[type[CoreError], int, str], ...] = (
@@ -82,8 +95,61 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(request, "bad_request", details), status_code=400)
 
 
-async def http_error(request: Request, exc: Exception) -> JSONResponse:
+def _browser(request: Request) -> bool:
+    return wants_html(request.url.path, request.headers.get("accept", ""))
+
+
+def error_page(
+    request: Request,
+    status_code: int,
+    *,
+    title: str | None = None,
+    message: str | None = None,
+    headers: dict[str, str] | None = None,
+    retry_after: int | None = None,
+) -> Response:
+    default_title, default_message = PAGE_TEXT.get(status_code, PAGE_TEXT[500])
+    response = render(
+        request,
+        "error.html",
+        {
+            "title": title or default_title,
+            "message": message or default_message,
+            "retry_after": retry_after,
+            "request_id": _request_id(request),
+        },
+        status_code=status_code,
+    )
+    for header, value in (headers or {}).items():
+        response.headers[header] = value
+    return response
+
+
+def server_error_page() -> bytes:
+    """The 500 page, rendered once: the middleware serves it when a route blew up."""
+    title, message = PAGE_TEXT[500]
+    page = templates.get_template("error.html").render(
+        user=None, csrf_token="", flashes=[], title=title, message=message, request=None
+    )
+    return page.encode()
+
+
+async def page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return error_page(
+        request, exc.status_code, title=exc.title, message=exc.message, headers=exc.headers
+    )
+
+
+async def redirect(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Redirect)
+    return RedirectResponse(exc.location, status_code=303)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if _browser(request):
+        return error_page(request, exc.status_code, headers=dict(exc.headers or {}))
     name = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     response = JSONResponse(error_body(request, name, exc.detail), status_code=exc.status_code)
     for header, value in (exc.headers or {}).items():
@@ -91,8 +157,15 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def too_many(request: Request, exc: Exception) -> JSONResponse:
+async def too_many(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TooManyRequests)
+    if _browser(request):
+        return error_page(
+            request,
+            429,
+            headers={"Retry-After": str(exc.retry_after)},
+            retry_after=exc.retry_after,
+        )
     detail = f"Too many requests ({exc.limit}); try again in {exc.retry_after} s."
     return JSONResponse(
         error_body(request, "rate_limited", detail),
@@ -106,3 +179,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CoreError, core_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(PageError, page_error)
+    app.add_exception_handler(Redirect, redirect)

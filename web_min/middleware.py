@@ -28,8 +28,27 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'"),
     (b"cross-origin-opener-policy", b"same-origin"),
+)
+# Unless a response brings its own (HTML pages allow their /static files and data: images):
+# two CSP headers would both apply, and the stricter default would block the pages' images.
+DEFAULT_CSP = (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'")
+# HTML pages: scripts and styles only from our /static files. Stripe Checkout is reached by a
+# form redirect, so form-action stays unrestricted.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'"
+)
+# Machine callers get JSON errors whatever their Accept header says.
+JSON_PATH_PREFIXES = (
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/",
+    "/slack/events",
+    "/telegram/",
+    "/whatsapp/",
+    "/stripe/",
 )
 access_log = structlog.stdlib.get_logger("adpilot.access")
 log = logging.getLogger(__name__)
@@ -103,12 +122,21 @@ class BodyLimitMiddleware:
         )
 
 
+def wants_html(path: str, accept: str) -> bool:
+    """Whether an error should be a page: a browser asked (Accept: text/html), off the API paths."""
+    return "text/html" in accept and not path.startswith(JSON_PATH_PREFIXES)
+
+
 class RequestContextMiddleware:
     """Request id in and out, security headers, one access-log line and the request metrics."""
 
-    def __init__(self, app: ASGIApp, *, metrics: AppMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: AppMetrics, error_page: bytes | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        # The 500 page for browsers (static: no user, no database behind it).
+        self.error_page = error_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,6 +155,8 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 headers.extend(SECURITY_HEADERS)
+                if not any(name.lower() == DEFAULT_CSP[0] for name, _ in headers):
+                    headers.append(DEFAULT_CSP)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -138,6 +168,9 @@ class RequestContextMiddleware:
             log.exception("unhandled error on %s", _route_template(scope))
             if status_sent:
                 raise
+            if self.error_page is not None and _wants_html_scope(scope):
+                await send_html(send_with_headers, 500, self.error_page)
+                return
             await send_json(
                 send_with_headers,
                 500,
@@ -161,6 +194,26 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round(seconds * 1000, 2),
             )
+
+
+def _wants_html_scope(scope: Scope) -> bool:
+    accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+    return wants_html(scope.get("path", ""), accept)
+
+
+async def send_html(send: Send, status: int, page: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(page)).encode()),
+                (b"content-security-policy", PAGE_CSP.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": page})
 
 
 def _request_id(scope: Scope) -> str:

@@ -35,6 +35,8 @@ class User(UUIDPk, Timestamped, Base):
     # The last accepted TOTP time step: a code at or before it is a replay.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Runs the installation (the /admin pages): `adpilot operator grant`, not an org role.
+    is_operator: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ChannelIdentity(UUIDPk, Timestamped, Base):

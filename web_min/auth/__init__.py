@@ -1,0 +1,1 @@
+"""Web sign-in: session cookies, CSRF, and the dependencies every page uses."""

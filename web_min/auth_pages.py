@@ -1,0 +1,219 @@
+"""Sign-in pages: /login (password, then the second factor), /logout and /settings, the
+signed-in home."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from limits import parse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.audit.service import Actor, record
+from core.auth import sessions
+from core.auth.login import authenticate
+from core.db import Database
+from core.orgs.models import Organization
+from core.security import totp
+from core.users.models import User
+from web_min.auth.cookies import SESSION_COOKIE, clear_cookie, session_policy, set_session_cookie
+from web_min.auth.deps import (
+    MFA_STEP_PATH,
+    CsrfChecked,
+    CurrentUser,
+    forget_session,
+    load_session,
+)
+from web_min.pages import flash, render
+from web_min.rate_limit import TooManyRequests
+
+router = APIRouter()
+
+# The seed's authentication limit, per client IP and per account.
+AUTH_LIMIT = parse("5/minute")
+HOME = "/settings"
+SIGN_IN_FAILED = "That email and password do not match an account."
+
+
+def safe_next(value: str | None) -> str:
+    """`value` when it is a path on this site, else the home page: never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return HOME
+    if any(character in value for character in "\\\r\n\t") or not value.isprintable():
+        return HOME
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return HOME
+    return value
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def check_auth_limits(request: Request, account: str) -> None:
+    """Count one sign-in attempt against the IP's and the account's limit (TooManyRequests)."""
+    limiter = request.app.state.limiter
+    await limiter.check(AUTH_LIMIT, "web-auth-ip", client_ip(request))
+    await limiter.check(AUTH_LIMIT, "web-auth-account", account.strip().lower())
+
+
+def too_many_page(
+    request: Request, template: str, exc: TooManyRequests, **context: object
+) -> Response:
+    response = render(
+        request,
+        template,
+        {
+            **context,
+            "error": f"Too many sign-in attempts. Wait {exc.retry_after} seconds and try again.",
+        },
+        status_code=429,
+    )
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None) -> Response:
+    live = await load_session(request)
+    if live is not None and not live.row.mfa_pending:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", {"next_path": safe_next(next), "email": ""})
+
+
+@router.post("/login", dependencies=[CsrfChecked])
+async def login(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2048)] = "",
+) -> Response:
+    next_path = safe_next(next)
+    context = {"next_path": next_path, "email": email}
+    try:
+        await check_auth_limits(request, email)
+    except TooManyRequests as exc:
+        return too_many_page(request, "login.html", exc, **context)
+    database: Database = request.app.state.database
+    async with database.system() as session:
+        user = await authenticate(session=session, email=email, password=password)
+        if user is None:
+            issued = None
+        else:
+            # A new token at every sign-in, and the browser's old one dies: a session id
+            # planted before sign-in (fixation) is worth nothing after it.
+            issued = await sessions.issue(
+                session=session,
+                user_id=user.id,
+                policy=session_policy(request.app.state.settings),
+                mfa_pending=user.totp_enabled,
+                replacing=request.cookies.get(SESSION_COOKIE),
+            )
+            if not user.totp_enabled:
+                await _record_sign_in(session, user)
+    if user is None or issued is None:
+        return render(request, "login.html", {**context, "error": SIGN_IN_FAILED}, status_code=401)
+    forget_session(request)
+    target = (
+        f"{MFA_STEP_PATH}?next={quote(next_path, safe='/')}" if user.totp_enabled else next_path
+    )
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, issued.token)
+    return response
+
+
+async def _record_sign_in(
+    session: AsyncSession, user: User, *, second_factor: str | None = None
+) -> None:
+    await record(
+        session=session,
+        actor=Actor(org_id=user.org_id, user_id=user.id, channel="web"),
+        action="auth.signed_in",
+        resource_type="user",
+        resource_id=user.id,
+        after={"second_factor": second_factor},
+    )
+
+
+@router.get(MFA_STEP_PATH)
+async def mfa_step_page(request: Request, next: str | None = None) -> Response:
+    live = await load_session(request)
+    if live is None or not live.row.mfa_pending:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "login_mfa.html", {"next_path": safe_next(next)})
+
+
+@router.post(MFA_STEP_PATH, dependencies=[CsrfChecked])
+async def mfa_step(
+    request: Request,
+    code: Annotated[str, Form(max_length=64)] = "",
+    next: Annotated[str, Form(max_length=2048)] = "",
+) -> Response:
+    next_path = safe_next(next)
+    live = await load_session(request)
+    if live is None or not live.row.mfa_pending:
+        return RedirectResponse("/login", status_code=303)
+    user = live.user
+    try:
+        await check_auth_limits(request, user.email)
+    except TooManyRequests as exc:
+        return too_many_page(request, "login_mfa.html", exc, next_path=next_path)
+    database: Database = request.app.state.database
+    async with database.tenant(user.org_id) as tenant:
+        accepted = await totp.verify(session=tenant, org_id=user.org_id, user_id=user.id, code=code)
+    if not accepted:
+        error = "That code is not valid. Codes change every 30 seconds and work only once."
+        return render(
+            request, "login_mfa.html", {"next_path": next_path, "error": error}, status_code=401
+        )
+    async with database.system() as session:
+        issued = await sessions.issue(
+            session=session,
+            user_id=user.id,
+            policy=session_policy(request.app.state.settings),
+            mfa_pending=False,
+            replacing=request.cookies.get(SESSION_COOKIE),
+        )
+        await _record_sign_in(session, user, second_factor="totp")
+    forget_session(request)
+    response = RedirectResponse(next_path, status_code=303)
+    set_session_cookie(request, response, issued.token)
+    return response
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+async def logout(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        database: Database = request.app.state.database
+        async with database.system() as session:
+            await sessions.end(session=session, token=token)
+    forget_session(request)
+    flash(request, "You are signed out.", "success")
+    response = RedirectResponse("/login", status_code=303)
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+@router.get("/settings")
+async def settings_home(request: Request, user: CurrentUser) -> Response:
+    database: Database = request.app.state.database
+    async with database.tenant(user.org_id) as tenant:
+        organization = await tenant.scalar(
+            select(Organization).where(Organization.id == user.org_id)
+        )
+    if organization is None:  # deleted since the session was looked up
+        return RedirectResponse("/login", status_code=303)
+    return render(
+        request,
+        "settings.html",
+        {
+            "org_name": organization.name,
+            "plan": organization.plan.value,
+            "require_mfa": bool(organization.settings.get("require_mfa", False)),
+        },
+    )
