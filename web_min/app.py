@@ -23,7 +23,7 @@ from channels.catalog import channel_ready
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import auth_pages, downloads, errors, health
+from web_min import auth_pages, channels_page, downloads, errors, health, rules_page
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.pages import STATIC_DIR, FlashMiddleware
@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(downloads.build_router())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth_pages.router)
+    app.include_router(channels_page.router)
+    app.include_router(rules_page.router)
     mount_channels(app, settings)
     add_receivers(app, settings)
     # Outermost last: the request id and access line cover the body limit's refusals too.
