@@ -6,11 +6,11 @@ import re
 
 import pytest
 from playwright.async_api import Page, expect
-from tests.web_min.browser.conftest import LiveServer, screenshot
 
 from core.campaigns.models import Campaign, CampaignStatus
 from core.db import Database
 from core.notify.models import Destination
+from tests.web_min.browser.conftest import LiveServer, screenshot
 from tests.web_min.sandbox_shop import propose_card, rule_with_alert, shop_with_team
 
 pytestmark = pytest.mark.browser
