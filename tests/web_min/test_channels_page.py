@@ -107,10 +107,21 @@ async def test_a_plain_user_may_not_change_destinations(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     member = await web_user(database, role=Role.MANAGER)
+    async with database.system() as session:
+        mine = Destination(
+            org_id=member.org_id, channel="email", conversation_id="a@b.io", kinds={"alerts": True}
+        )
+        session.add(mine)
+        await session.flush()
+        mine_id = mine.id
     csrf = await signed_in(client, member)
     response = await _add_webhook(client, csrf)
     assert response.status_code == 403
-    assert await _destinations(database, member.org_id) == []
+    assert (await client.get(f"{PAGE}/destinations/{mine_id}")).status_code == 403
+    for action in ("test", "delete"):
+        path = f"{PAGE}/destinations/{mine_id}/{action}"
+        assert (await client.post(path, data={"csrf_token": csrf})).status_code == 403
+    assert [d.id for d in await _destinations(database, member.org_id)] == [mine_id]
 
 
 # --- link codes and identities ------------------------------------------------------------

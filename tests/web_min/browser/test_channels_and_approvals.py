@@ -6,6 +6,7 @@ import re
 
 import pytest
 from playwright.async_api import Page, expect
+from sqlalchemy import select
 
 from core.campaigns.models import Campaign, CampaignStatus
 from core.db import Database
@@ -58,10 +59,13 @@ async def test_link_code_destination_and_approval_from_the_pages(
     await expect(page.locator("#destinations table")).to_contain_text("ops@example.com")
     await screenshot(page, "channels")
     async with database.system() as session:
-        stored = await session.scalar(
-            Destination.__table__.select().where(Destination.org_id == shop.org.id)
-        )
+        stored = await session.scalar(select(Destination).where(Destination.org_id == shop.org.id))
     assert stored is not None
+    assert (stored.channel, stored.conversation_id, stored.kinds) == (
+        "email",
+        "ops@example.com",
+        {"alerts": True},
+    )
 
     # The waiting card, approved from the rules page.
     await page.get_by_role("link", name="Rules & approvals").click()
