@@ -259,6 +259,7 @@ async def test_an_admin_adds_a_webhook_stored_encrypted_and_shown_masked(
     edit = await client.get(f"{PAGE}/destinations/{stored.id}")
     assert edit.status_code == 200
     assert "abcdefSECRET" not in edit.text
+    assert "Leave empty to keep the stored webhook URL" in edit.text
 
 
 @pytest.mark.parametrize(

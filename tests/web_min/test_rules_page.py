@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from adapters.sandbox import SandboxAdapter
 from core.approvals.models import ActionStatus, PendingAction
+from core.base import utcnow
 from core.campaigns.models import Campaign, CampaignStatus
 from core.db import Database
 from core.rules.models import Rule
@@ -180,3 +182,23 @@ async def test_rules_switch_on_and_off_with_chats_permissions(
             ).all()
         )
     assert (states[notify], states[auto], states[foreign]) == (False, True, True)
+
+
+async def test_an_expired_card_is_refused_with_the_reason(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    shop = await shop_with_team(database)
+    card = await propose_card(database, shop, shop.member)
+    async with database.system() as session:
+        await session.execute(
+            update(PendingAction)
+            .where(PendingAction.id == card.id)
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+    csrf = await signed_in(client, shop.manager)
+
+    response = await client.post(f"{PAGE}/approvals/{card.id}/approve", data={"csrf_token": csrf})
+
+    assert response.status_code == 410
+    assert f"Action {card.short_code} expired; ask for a fresh one." in response.text
+    assert await _status(database, card.id) == "expired"
