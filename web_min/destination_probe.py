@@ -87,4 +87,12 @@ async def send_test(
             return ProbeResult(False, f"Not sent to {_label(destination)}: {exc}")
         except CoreError as exc:  # a stored URL no configured key can decrypt
             return ProbeResult(False, f"Not sent to {_label(destination)}: {exc.message}")
+        except Exception as exc:
+            # A channel that failed outside its error mapping: the person still gets an answer.
+            log.exception("destination test crashed: %s", destination.id)
+            return ProbeResult(
+                False,
+                f"Not sent to {_label(destination)}: the channel failed unexpectedly "
+                f"({type(exc).__name__}); the server log has the details.",
+            )
     return ProbeResult(True, f"Test message sent to {_label(destination)}.")

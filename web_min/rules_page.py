@@ -165,12 +165,16 @@ async def _decide(request: Request, user: WebUser, raw_id: str, *, approve: bool
         # A refused decision shows why, on the page, with the status the edge gives it.
         status = 403 if isinstance(exc, PermissionDenied) else status_of(exc)
         return await _render(request, user, status_code=status, error=exc.message)
-    await refresh_copies(
-        database=database,
-        channels=request.app.state.channels,
-        org_id=user.org_id,
-        action_id=action_id,
-    )
+    try:
+        await refresh_copies(
+            database=database,
+            channels=request.app.state.channels,
+            org_id=user.org_id,
+            action_id=action_id,
+        )
+    except Exception:
+        # The decision is committed; a chat copy left stale must not turn it into an error page.
+        log.exception("could not redraw the chat copies of %s", action_id)
     flash(request, result.message, "success")
     return RedirectResponse(PAGE, status_code=303)
 
