@@ -22,7 +22,7 @@ from core.approvals import flows
 from core.approvals import policy as approval_policy
 from core.approvals import service as approvals
 from core.db import Database
-from core.errors import CoreError, PermissionDenied
+from core.errors import CoreError
 from core.rbac import Permission, may, role_at_least
 from core.rules import service as rules
 from core.users import service as users
@@ -163,8 +163,7 @@ async def _decide(request: Request, user: WebUser, raw_id: str, *, approve: bool
         if status_of(exc) == 404:
             raise refuse(exc) from exc
         # A refused decision shows why, on the page, with the status the edge gives it.
-        status = 403 if isinstance(exc, PermissionDenied) else status_of(exc)
-        return await _render(request, user, status_code=status, error=exc.message)
+        return await _render(request, user, status_code=status_of(exc), error=exc.message)
     try:
         await refresh_copies(
             database=database,
