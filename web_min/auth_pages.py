@@ -4,21 +4,21 @@ signed-in home."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from limits import parse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit.service import Actor, record
-from core.auth import sessions
+from core.auth import recovery, sessions
 from core.auth.login import authenticate
 from core.db import Database
 from core.orgs.models import Organization
 from core.security import totp
 from core.users.models import User
+from web_min.auth import mfa_routes, reset_routes, security_routes
 from web_min.auth.cookies import SESSION_COOKIE, clear_cookie, session_policy, set_session_cookie
 from web_min.auth.deps import (
     MFA_STEP_PATH,
@@ -27,54 +27,13 @@ from web_min.auth.deps import (
     forget_session,
     load_session,
 )
+from web_min.auth.guards import check_auth_limits, safe_next, too_many_page
 from web_min.pages import flash, render
 from web_min.rate_limit import TooManyRequests
 
 router = APIRouter()
 
-# The seed's authentication limit, per client IP and per account.
-AUTH_LIMIT = parse("5/minute")
-HOME = "/settings"
 SIGN_IN_FAILED = "That email and password do not match an account."
-
-
-def safe_next(value: str | None) -> str:
-    """`value` when it is a path on this site, else the home page: never an open redirect."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
-        return HOME
-    if any(character in value for character in "\\\r\n\t") or not value.isprintable():
-        return HOME
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return HOME
-    return value
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-async def check_auth_limits(request: Request, account: str) -> None:
-    """Count one sign-in attempt against the IP's and the account's limit (TooManyRequests)."""
-    limiter = request.app.state.limiter
-    await limiter.check(AUTH_LIMIT, "web-auth-ip", client_ip(request))
-    await limiter.check(AUTH_LIMIT, "web-auth-account", account.strip().lower())
-
-
-def too_many_page(
-    request: Request, template: str, exc: TooManyRequests, **context: object
-) -> Response:
-    response = render(
-        request,
-        template,
-        {
-            **context,
-            "error": f"Too many sign-in attempts. Wait {exc.retry_after} seconds and try again.",
-        },
-        status_code=429,
-    )
-    response.headers["Retry-After"] = str(exc.retry_after)
-    return response
 
 
 @router.get("/login")
@@ -163,10 +122,22 @@ async def mfa_step(
     except TooManyRequests as exc:
         return too_many_page(request, "login_mfa.html", exc, next_path=next_path)
     database: Database = request.app.state.database
+    by_recovery_code = recovery.looks_like_recovery_code(code)
     async with database.tenant(user.org_id) as tenant:
-        accepted = await totp.verify(session=tenant, org_id=user.org_id, user_id=user.id, code=code)
+        if by_recovery_code:
+            accepted = await recovery.use(
+                session=tenant, org_id=user.org_id, user_id=user.id, code=code
+            )
+        else:
+            accepted = await totp.verify(
+                session=tenant, org_id=user.org_id, user_id=user.id, code=code
+            )
     if not accepted:
-        error = "That code is not valid. Codes change every 30 seconds and work only once."
+        error = (
+            "That recovery code is not valid or was used already."
+            if by_recovery_code
+            else "That code is not valid. Codes change every 30 seconds and work only once."
+        )
         return render(
             request, "login_mfa.html", {"next_path": next_path, "error": error}, status_code=401
         )
@@ -178,8 +149,12 @@ async def mfa_step(
             mfa_pending=False,
             replacing=request.cookies.get(SESSION_COOKIE),
         )
-        await _record_sign_in(session, user, second_factor="totp")
+        await _record_sign_in(
+            session, user, second_factor="recovery_code" if by_recovery_code else "totp"
+        )
     forget_session(request)
+    if by_recovery_code:
+        flash(request, "You signed in with a recovery code; it will not work again.", "warning")
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(request, response, issued.token)
     return response
@@ -217,3 +192,9 @@ async def settings_home(request: Request, user: CurrentUser) -> Response:
             "require_mfa": bool(organization.settings.get("require_mfa", False)),
         },
     )
+
+
+# The rest of sign-in lives in its own modules; this area's one router carries them all.
+router.include_router(mfa_routes.router)
+router.include_router(reset_routes.router)
+router.include_router(security_routes.router)

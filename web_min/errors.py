@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from core.base import utcnow
@@ -25,10 +27,12 @@ from core.errors import (
     ValidationFailed,
 )
 from core.exports.files import StorageError
-from web_min.auth.deps import PageError, Redirect
+from web_min.auth.deps import PageError, Redirect, load_session
 from web_min.middleware import wants_html
 from web_min.pages import render, templates
 from web_min.rate_limit import TooManyRequests
+
+log = logging.getLogger(__name__)
 
 # What a browser sees instead of a JSON error: a title and one plain sentence, no internals.
 PAGE_TEXT: dict[int, tuple[str, str]] = {
@@ -87,8 +91,11 @@ def _retry_after(exc: CoreError) -> int | None:
     return None
 
 
-async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+async def invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if _browser(request):  # e.g. a form field past its length limit
+        await _with_signed_in_nav(request)
+        return error_page(request, 400)
     details = [
         {"loc": list(error.get("loc", ())), "msg": error.get("msg", "")} for error in exc.errors()
     ]
@@ -134,8 +141,18 @@ def server_error_page() -> bytes:
     return page.encode()
 
 
+async def _with_signed_in_nav(request: Request) -> None:
+    """Look the session up, so a signed-in person's error page keeps their navigation."""
+    try:
+        await load_session(request)
+    except (SQLAlchemyError, OSError):
+        # The page explains an error already; a database that is down only costs the nav.
+        log.warning("error page rendered without the session: the database did not answer")
+
+
 async def page_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
+    await _with_signed_in_nav(request)
     return error_page(
         request, exc.status_code, title=exc.title, message=exc.message, headers=exc.headers
     )
@@ -149,6 +166,7 @@ async def redirect(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if _browser(request):
+        await _with_signed_in_nav(request)
         return error_page(request, exc.status_code, headers=dict(exc.headers or {}))
     name = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     response = JSONResponse(error_body(request, name, exc.detail), status_code=exc.status_code)
@@ -160,6 +178,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def too_many(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TooManyRequests)
     if _browser(request):
+        await _with_signed_in_nav(request)
         return error_page(
             request,
             429,

@@ -1,10 +1,12 @@
-"""Daily housekeeping: de-duplication ids that can no longer be redelivered, old dead letters."""
+"""Daily housekeeping: de-duplication ids that can no longer be redelivered, old dead letters,
+ended web sessions and spent password reset links."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from core.auth import sessions as web_sessions
 from core.db import Database
 from core.events import dead_letters
 from core.events.service import prune_processed
@@ -26,3 +28,12 @@ async def expire_dead_letters(ctx: dict[str, Any]) -> int:
         expired = await dead_letters.expire(session=session)
     log.info("expired %d dead letter(s) past the %s retention", expired, dead_letters.RETENTION)
     return expired
+
+
+async def prune_sign_in_rows(ctx: dict[str, Any]) -> int:
+    database: Database = ctx["database"]
+    policy = web_sessions.SessionPolicy.of(database.settings)
+    async with database.system() as session:
+        pruned = await web_sessions.prune(session=session, policy=policy)
+    log.info("pruned %d ended web session(s) and spent reset link(s)", pruned)
+    return pruned

@@ -9,6 +9,7 @@ from channels.cli import (
     chat,
     dead_letters_cli,
     keys,
+    operator_cli,
     report_cli,
     rules,
     serve,
@@ -29,7 +30,7 @@ app = typer.Typer(
 
 for module in (admin, keys, rules, report_cli, chat, serve, slack_cli, telegram_cli, worker_cli):
     module.register(app)
-for module in (sync_cli, dead_letters_cli):
+for module in (sync_cli, dead_letters_cli, operator_cli):
     module.register(app)
 
 

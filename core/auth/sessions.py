@@ -13,11 +13,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth.models import WebSession
+from core.auth.models import PasswordResetToken, WebSession
 from core.base import utcnow
+from core.config import Settings
 from core.orgs.models import Organization
 from core.users.models import User
 
@@ -34,6 +35,13 @@ def token_hash(token: str) -> str:
 class SessionPolicy:
     idle: timedelta
     absolute: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> SessionPolicy:
+        return cls(
+            idle=timedelta(minutes=settings.web_session_idle_minutes),
+            absolute=timedelta(days=settings.web_session_max_days),
+        )
 
 
 @dataclass(frozen=True)
@@ -125,3 +133,22 @@ async def end_all(*, session: AsyncSession, user_id: uuid.UUID) -> int:
     """Sign a user out everywhere; how many sessions ended."""
     result = await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune(
+    *, session: AsyncSession, policy: SessionPolicy, now: datetime | None = None
+) -> int:
+    """Delete sessions past their idle or absolute end, and reset tokens spent or expired:
+    abandoned browsers never come back to be deleted on sight. How many rows went."""
+    now = now or utcnow()
+    ended = await session.execute(
+        delete(WebSession).where(
+            or_(WebSession.expires_at <= now, WebSession.last_seen_at <= now - policy.idle)
+        )
+    )
+    spent = await session.execute(
+        delete(PasswordResetToken).where(
+            or_(PasswordResetToken.used_at.is_not(None), PasswordResetToken.expires_at <= now)
+        )
+    )
+    return int(getattr(ended, "rowcount", 0) or 0) + int(getattr(spent, "rowcount", 0) or 0)

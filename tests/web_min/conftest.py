@@ -60,6 +60,12 @@ async def csrf_of(client: httpx.AsyncClient, path: str) -> str:
     return csrf_from(response.text)
 
 
+def set_cookie(client: httpx.AsyncClient, name: str, value: str) -> None:
+    """Replace a cookie the way a browser holds it (the test server's host is testserver.local)."""
+    client.cookies.delete(name)
+    client.cookies.set(name, value, domain="testserver.local", path="/")
+
+
 def totp_code(user: User, *, at: float | None = None) -> str:
     assert user.totp_secret_encrypted is not None, "the user has no TOTP secret"
     return pyotp.TOTP(decrypt(user.totp_secret_encrypted)).at(at if at is not None else time.time())

@@ -7,9 +7,9 @@ import pytest
 
 from core.db import Database
 from core.users.models import Role
-from tests.web_min.conftest import csrf_from, csrf_of, signed_in, web_user
+from tests.web_min.conftest import csrf_from, csrf_of, set_cookie, signed_in, web_user
 from web_min.auth.cookies import PRESESSION_COOKIE, SESSION_COOKIE
-from web_min.auth_pages import safe_next
+from web_min.auth.guards import safe_next
 from web_min.middleware import PAGE_CSP
 
 
@@ -80,7 +80,7 @@ async def test_sign_in_with_a_token_of_another_pre_session_is_refused(
 ) -> None:
     user = await web_user(database)
     token = await csrf_of(client, "/login")
-    client.cookies.set(PRESESSION_COOKIE, "attacker-chosen-value")
+    set_cookie(client, PRESESSION_COOKIE, "attacker-chosen-value")
     response = await client.post(
         "/login",
         data={"email": user.email, "password": "correct horse battery", "csrf_token": token},
@@ -99,7 +99,7 @@ async def test_sign_out_needs_csrf_and_ends_the_session(
     stolen = client.cookies[SESSION_COOKIE]
     response = await client.post("/logout", data={"csrf_token": token})
     assert (response.status_code, response.headers["location"]) == (303, "/login")
-    client.cookies.set(SESSION_COOKIE, stolen)  # the old token is dead server-side too
+    set_cookie(client, SESSION_COOKIE, stolen)  # the old token is dead server-side too
     assert (await client.get("/settings")).status_code == 303
 
 

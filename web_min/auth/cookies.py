@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
@@ -26,10 +25,7 @@ PRESESSION_MAX_AGE = 24 * 3600
 
 
 def session_policy(settings: Settings) -> SessionPolicy:
-    return SessionPolicy(
-        idle=timedelta(minutes=settings.web_session_idle_minutes),
-        absolute=timedelta(days=settings.web_session_max_days),
-    )
+    return SessionPolicy.of(settings)
 
 
 def _is_loopback(host: str | None) -> bool:

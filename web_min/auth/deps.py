@@ -22,7 +22,9 @@ from web_min.auth.cookies import PRESESSION_COOKIE, SESSION_COOKIE, presession_t
 # Where a signed-in user without MFA goes when the org requires it, and what stays reachable.
 MFA_ENROL_PATH = "/settings/mfa"
 MFA_STEP_PATH = "/login/mfa"
-_ENROLMENT_PATHS = frozenset({MFA_ENROL_PATH, "/settings/mfa/confirm", "/logout"})
+_ENROLMENT_PATHS = frozenset(
+    {MFA_ENROL_PATH, f"{MFA_ENROL_PATH}/start", f"{MFA_ENROL_PATH}/confirm", "/logout"}
+)
 _LOADED = "web_session_loaded"
 _LIVE = "web_session"
 
