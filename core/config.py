@@ -148,12 +148,17 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
+    # The bot's @username, shown on the channels page next to a link code (without the @).
+    telegram_bot_username: str | None = None
     whatsapp_access_token: SecretStr | None = None
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
     whatsapp_verify_token: SecretStr | None = None
     # The Graph API with its version pinned: Meta changes shapes between versions.
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0/"
+    # The business number people write to, E.164, shown next to a link code (the id above
+    # is Meta's, not a number anyone can type).
+    whatsapp_number: str | None = None
     signal_api_url: str | None = None
     signal_number: str | None = None
     # Email through Resend's HTTP API (alerts' fallback and transactional mail).

@@ -19,10 +19,12 @@ class Permission(enum.StrEnum):
     MANAGE_BILLING = "manage_billing"
     MANAGE_TEAM = "manage_team"
     MANAGE_ACCOUNTS = "manage_accounts"
+    MANAGE_DESTINATIONS = "manage_destinations"
 
 
 # The one table. A user asks and looks; a manager also approves everyday changes and writes
-# rules; only an admin approves large budget moves, pays, hires and connects ad accounts.
+# rules; only an admin approves large budget moves, pays, hires, connects ad accounts and
+# decides where alerts go.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.USER: frozenset({Permission.VIEW, Permission.REQUEST_ACTION}),
     Role.MANAGER: frozenset(
@@ -50,6 +52,7 @@ _ACTION_WORDS = {
     Permission.MANAGE_BILLING: "manage billing",
     Permission.MANAGE_TEAM: "manage the team",
     Permission.MANAGE_ACCOUNTS: "manage ad accounts",
+    Permission.MANAGE_DESTINATIONS: "change where alerts go",
 }
 
 

@@ -39,6 +39,8 @@ _SHAPES = [
     re.compile(r"(?i)(?<![A-Za-z0-9])Bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}"),  # Slack
     re.compile(r"(?<![A-Za-z0-9])xapp-[A-Za-z0-9-]{10,}"),  # Slack app-level
+    # A Slack incoming-webhook URL's path: the URL is the credential.
+    re.compile(r"(?<=/services/)T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
     # Telegram bot token, also inside its URL (`/bot123456:AA.../getMe`).
     re.compile(r"(?<![0-9:])\d{5,12}:[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"),
     re.compile(r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"),  # Stripe keys

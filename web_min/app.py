@@ -25,7 +25,18 @@ from core.action_limits import ActionLimiter
 from core.config import Settings, get_settings
 from core.db import Database
 from core.logging_setup import configure_logging
-from web_min import admin, auth_pages, billing, connections, downloads, errors, health, team
+from web_min import (
+    admin,
+    auth_pages,
+    billing,
+    channels_page,
+    connections,
+    downloads,
+    errors,
+    health,
+    rules_page,
+    team,
+)
 from web_min.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web_min.observability import AppMetrics
 from web_min.pages import STATIC_DIR, FlashMiddleware
@@ -121,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_pages.router)
     app.include_router(billing.router)
     app.include_router(connections.router)
+    app.include_router(channels_page.router)
+    app.include_router(rules_page.router)
     app.include_router(team.router)
     app.include_router(admin.router)
     mount_channels(app, settings)

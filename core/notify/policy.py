@@ -3,7 +3,8 @@
 `org.settings["notifications"]` may hold:
   {"quiet_hours": {"start": "22:00", "end": "07:00"},   # org timezone; alerts wait
    "digest_threshold": 5,                                # this many alerts at once -> one digest
-   "dedupe_minutes": 60}                                 # identical alerts within it go once
+   "dedupe_minutes": 60,                                 # identical alerts within it go once
+   "fallback_order": ["<destination id>", ...]}          # fallbacks are tried in this order
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def _non_negative(value: Any, default: int) -> int:
     return (
         value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
     )
+
+
+def fallback_order(settings: dict[str, Any]) -> list[str]:
+    """Destination ids in the order the org wants its fallbacks tried (unlisted ones after)."""
+    raw = settings.get("notifications")
+    order = raw.get("fallback_order") if isinstance(raw, dict) else None
+    return [item for item in order if isinstance(item, str)] if isinstance(order, list) else []
 
 
 def policy_of(timezone: str, settings: dict[str, Any]) -> DeliveryPolicy:

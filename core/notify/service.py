@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.deliveries.models import OutboundMessage
 from core.errors import ValidationFailed
 from core.notify.models import Destination, Notification
+from core.notify.policy import fallback_order
+from core.orgs.models import Organization
 
 KINDS = ("alerts", "approvals", "summaries", "auth_errors")
 PENDING, SENDING, SENT = "pending", "sending", "sent"
@@ -34,13 +36,16 @@ def _takes(destination: Destination, kind: str) -> Any:
 
 
 async def org_destinations(session: AsyncSession, org_id: uuid.UUID) -> list[Destination]:
-    """The org's destinations in fallback order (oldest first)."""
+    """The org's destinations in fallback order: as the org ordered them, the rest oldest first."""
     rows = await session.scalars(
         select(Destination)
         .where(Destination.org_id == org_id)
         .order_by(Destination.created_at, Destination.id)
     )
-    return list(rows)
+    settings = await session.scalar(select(Organization.settings).where(Organization.id == org_id))
+    rank = {item: index for index, item in enumerate(fallback_order(settings or {}))}
+    # A stable sort: destinations the order does not name keep their age order, after it.
+    return sorted(rows, key=lambda destination: rank.get(str(destination.id), len(rank)))
 
 
 async def notify(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -15,7 +16,7 @@ from core.base import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.rbac import Permission, require, role_at_least
 from core.rules.conflicts import find_conflicts
-from core.rules.models import Rule
+from core.rules.models import Alert, Rule
 from core.rules.schemas import (
     Condition,
     Group,
@@ -305,6 +306,16 @@ async def list_rules(
     if enabled is not None:
         query = query.where(Rule.enabled.is_(enabled))
     return list(await session.scalars(query.order_by(Rule.name)))
+
+
+async def last_firings(*, session: AsyncSession, org_id: uuid.UUID) -> dict[uuid.UUID, datetime]:
+    """When each of the org's rules last raised an alert (rules that never fired are absent)."""
+    rows = await session.execute(
+        select(Alert.rule_id, func.max(Alert.created_at))
+        .where(Alert.org_id == org_id, Alert.rule_id.is_not(None))
+        .group_by(Alert.rule_id)
+    )
+    return {rule_id: fired for rule_id, fired in rows if rule_id is not None}
 
 
 def _as_uuid(value: str | uuid.UUID) -> uuid.UUID | None:

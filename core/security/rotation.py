@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts.models import AdAccount, OAuthState
 from core.events.models import SlackInstallation
+from core.notify.models import Destination
 from core.security.crypto import Cipher, DecryptionFailed
 from core.users.models import User
 
@@ -48,6 +49,8 @@ SECRET_COLUMNS: tuple[SecretColumn, ...] = (
     SecretColumn(_table(OAuthState), "code_verifier_encrypted"),
     SecretColumn(_table(SlackInstallation), "bot_token_encrypted"),
     SecretColumn(_table(SlackInstallation), "bot_refresh_token_encrypted"),
+    # A Slack incoming-webhook URL (the web page stores it encrypted).
+    SecretColumn(_table(Destination), "secret"),
 )
 
 

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit.service import Actor, record
 from core.base import utcnow
-from core.errors import Conflict, Expired, NotFound, ValidationFailed
+from core.errors import Conflict, Expired, NotFound, PermissionDenied, ValidationFailed
+from core.rbac import Permission, may
 from core.users.models import ChannelIdentity, LinkCode, User
 
 # No 0/O, 1/I/L: codes are read aloud and typed on phones.
@@ -267,3 +268,58 @@ async def note_inbound(
         )
         .values(last_inbound_at=at)
     )
+
+
+async def list_identities(
+    *, session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID | None = None
+) -> list[tuple[ChannelIdentity, str]]:
+    """The org's linked chat accounts (one user's, when given) with their user's email."""
+    query = (
+        select(ChannelIdentity, User.email)
+        .join(User, User.id == ChannelIdentity.user_id)
+        .where(ChannelIdentity.org_id == org_id)
+        .order_by(User.email, ChannelIdentity.channel, ChannelIdentity.created_at)
+    )
+    if user_id is not None:
+        query = query.where(ChannelIdentity.user_id == user_id)
+    return [(identity, email) for identity, email in await session.execute(query)]
+
+
+async def revoke_identity(
+    *,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    identity_id: uuid.UUID,
+    user: User,
+    channel: str = "web",
+) -> ChannelIdentity:
+    """Unlink a chat account at once (deleted, so the next message resolves to nobody).
+
+    Your own, or anyone's in the org with the manage-team permission; audit-logged.
+    """
+    found = await session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.org_id == org_id, ChannelIdentity.id == identity_id
+        )
+    )
+    if found is None:
+        raise NotFound("No such linked chat account in this organization.")
+    if user.org_id != org_id or (
+        found.user_id != user.id and not may(user, Permission.MANAGE_TEAM, org_id=org_id)
+    ):
+        raise PermissionDenied(f"{user.email} may only unlink their own chat accounts.")
+    await record(
+        session=session,
+        actor=Actor(org_id=org_id, user_id=user.id, channel=channel),
+        action="identity.unlink",
+        resource_type="channel_identity",
+        resource_id=found.external_user_id[:64],
+        before={
+            "channel": found.channel,
+            "workspace": found.workspace,
+            "user_id": str(found.user_id),
+        },
+    )
+    await session.delete(found)
+    await session.flush()
+    return found

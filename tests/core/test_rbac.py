@@ -32,6 +32,7 @@ EXPECTED: dict[Permission, dict[Role, bool]] = {
     P.MANAGE_BILLING: {Role.USER: False, Role.MANAGER: False, Role.ADMIN: True},
     P.MANAGE_TEAM: {Role.USER: False, Role.MANAGER: False, Role.ADMIN: True},
     P.MANAGE_ACCOUNTS: {Role.USER: False, Role.MANAGER: False, Role.ADMIN: True},
+    P.MANAGE_DESTINATIONS: {Role.USER: False, Role.MANAGER: False, Role.ADMIN: True},
 }
 CASES = [
     (role, permission, allowed)

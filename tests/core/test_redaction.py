@@ -32,6 +32,10 @@ FERNET_TOKEN = Fernet(FERNET_KEY.encode()).encrypt(b"refresh-token").decode()
         ("user token xoxp-1-2-3-abcdefghij", "xoxp-1-2-3-abcdefghij"),
         ("app token xapp-1-A0123-456-abcdef0123", "xapp-1-A0123-456-abcdef0123"),
         (
+            "POST https://hooks.slack.com/services/T0001/B0002/abcdefSECRET24charsXYZ failed",
+            "abcdefSECRET24charsXYZ",
+        ),
+        (
             "https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-/getMe",
             "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-",
         ),

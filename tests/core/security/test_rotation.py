@@ -12,6 +12,7 @@ from core.accounts.models import AdAccount, OAuthState
 from core.base import utcnow
 from core.db import Database
 from core.events.models import SlackInstallation
+from core.notify.models import Destination
 from core.security.crypto import Cipher, DecryptionFailed, generate_key
 from core.security.rotation import SECRET_COLUMNS, rotate_all
 from core.users.models import User
@@ -48,6 +49,14 @@ async def seed_secrets(database: Database, cipher: Cipher, *, accounts: int = 3)
                 bot_refresh_token_encrypted=cipher.encrypt("xoxe"),
             )
         )
+        session.add(
+            Destination(
+                org_id=org.id,
+                channel="slack_webhook",
+                conversation_id="T1/B1",
+                secret=cipher.encrypt("https://hooks.slack.com/services/T1/B1/x"),
+            )
+        )
         return org.id
 
 
@@ -61,7 +70,9 @@ async def read_all(database: Database, cipher: Cipher, org_id: uuid.UUID) -> dic
         )
         assert user is not None
         assert state is not None
+        hook = await session.scalar(select(Destination).where(Destination.org_id == org_id))
         assert slack is not None
+        assert hook is not None
         return {
             "access": sorted(cipher.decrypt(a.access_token_encrypted or "") for a in accounts),
             "refresh": sorted(cipher.decrypt(a.refresh_token_encrypted or "") for a in accounts),
@@ -69,6 +80,7 @@ async def read_all(database: Database, cipher: Cipher, org_id: uuid.UUID) -> dic
             "verifier": [cipher.decrypt(state.code_verifier_encrypted or "")],
             "slack": [cipher.decrypt(slack.bot_token_encrypted)],
             "slack_refresh": [cipher.decrypt(slack.bot_refresh_token_encrypted or "")],
+            "webhook": [cipher.decrypt(hook.secret or "")],
         }
 
 
@@ -79,6 +91,7 @@ EXPECTED = {
     "verifier": ["verifier"],
     "slack": ["xoxb"],
     "slack_refresh": ["xoxe"],
+    "webhook": ["https://hooks.slack.com/services/T1/B1/x"],
 }
 
 
@@ -94,7 +107,7 @@ async def test_rotation_round_trip_a_then_b_a_then_b(database: Database) -> None
         progress=lambda column: progress.append((column.label, column.scanned)),
     )
 
-    assert report.rotated == 10
+    assert report.rotated == 11
     assert report.current == 0
     assert report.unreadable == 0
     assert {c.label: c.rotated for c in report.columns} == {
@@ -104,6 +117,7 @@ async def test_rotation_round_trip_a_then_b_a_then_b(database: Database) -> None
         "oauth_states.code_verifier_encrypted": 1,
         "slack_installations.bot_token_encrypted": 1,
         "slack_installations.bot_refresh_token_encrypted": 1,
+        "destinations.secret": 1,
     }
     # Batches of 2: the three access tokens report twice.
     assert ("ad_accounts.access_token_encrypted", 2) in progress
@@ -120,9 +134,9 @@ async def test_rotation_is_idempotent(database: Database) -> None:
     both = Cipher([KEY_B, KEY_A])
     first = await rotate_all(sessions=database.system, cipher=both)
     second = await rotate_all(sessions=database.system, cipher=both)
-    assert first.rotated == 10
+    assert first.rotated == 11
     assert second.rotated == 0
-    assert second.current == 10
+    assert second.current == 11
 
 
 async def test_unreadable_secrets_are_reported_not_destroyed(database: Database) -> None:
@@ -138,8 +152,8 @@ async def test_unreadable_secrets_are_reported_not_destroyed(database: Database)
 
     access = next(c for c in report.columns if c.label == "ad_accounts.access_token_encrypted")
     assert access.unreadable == [str(account_id)]
-    # The other five secrets (refresh, totp, verifier, slack bot and refresh) moved on regardless.
-    assert report.rotated == 5
+    # The other six secrets (refresh, totp, verifier, slack bot and refresh, webhook) moved on.
+    assert report.rotated == 6
     async with database.system() as session:
         kept = await session.scalar(
             select(AdAccount.access_token_encrypted).where(AdAccount.id == account_id)
@@ -156,7 +170,8 @@ def test_every_encrypted_column_in_the_schema_is_rotated() -> None:
         for column in table.columns
         if column.name.endswith("_encrypted")
     }
-    assert in_schema == {target.label for target in SECRET_COLUMNS}
+    # destinations.secret predates the suffix: a webhook URL is the secret itself.
+    assert in_schema | {"destinations.secret"} == {target.label for target in SECRET_COLUMNS}
 
 
 async def test_a_token_replaced_during_rotation_is_left_alone(database: Database) -> None:
