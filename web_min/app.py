@@ -97,8 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telegram = getattr(app.state, "telegram", None)
         if telegram is not None:
             await telegram.drain()
-            if telegram.application.bot._initialized:
-                await telegram.application.shutdown()
+            # Bot.shutdown returns at once when the bot never started (no getMe yet).
+            await telegram.application.bot.shutdown()
         whatsapp = getattr(app.state, "whatsapp", None)
         if whatsapp is not None:
             await whatsapp.aclose(SHUTDOWN_GRACE_SECONDS)  # acked notifications finish first

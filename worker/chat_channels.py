@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -17,6 +18,9 @@ from channels.catalog import channel_ready
 from channels.outbound import OutboundLimiter
 from core.config import Settings
 from core.db import Database
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 
 async def outbound_channels(
@@ -118,9 +122,8 @@ class LazyTelegram:
         await self.channel.edit_card(address, message_id, card)
 
 
-def _shutdown_if_started(bot: object) -> Callable[[], Awaitable[None]]:
+def _shutdown_if_started(bot: Bot) -> Callable[[], Awaitable[None]]:
     async def shutdown() -> None:
-        if getattr(bot, "_initialized", False):
-            await bot.shutdown()  # type: ignore[attr-defined]
+        await bot.shutdown()  # returns at once when the bot never started
 
     return shutdown

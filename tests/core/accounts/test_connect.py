@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.google_ads import GoogleAdsAdapter
 from adapters.meta_ads import MetaAdsAdapter
@@ -19,8 +20,9 @@ from core.accounts.connect import ConsentRejected, Grant
 from core.accounts.models import OAuthState
 from core.base import utcnow
 from core.config import Settings
-from core.ports import PlatformAccount, TokenSet
-from core.users.models import Role
+from core.orgs.models import Organization
+from core.ports import AdPlatform, PlatformAccount, TokenSet
+from core.users.models import Role, User
 from tests import factories
 
 SESSION_A = "web-session-a"
@@ -40,7 +42,14 @@ def apps(settings: Settings) -> Settings:
     )
 
 
-async def _start(session, apps, *, platform=None, session_id=SESSION_A, now=None):
+async def _start(
+    session: AsyncSession,
+    apps: Settings,
+    *,
+    platform: AdPlatform | None = None,
+    session_id: str = SESSION_A,
+    now: datetime | None = None,
+) -> tuple[Organization, User, str, str]:
     organization = await factories.org(session)
     admin = await factories.user(session, organization, role=Role.ADMIN)
     url = await connect.start(
@@ -157,13 +166,19 @@ async def test_the_grant_is_held_encrypted_and_taken_once(session, apps) -> None
     assert stored.grant_encrypted is not None
     assert "at-secret" not in stored.grant_encrypted
     assert stored.code_verifier_encrypted is None
-    where = {"flow_id": claimed.flow_id, "platform_name": "google"}
+    flow, google = claimed.flow_id, "google"
     with pytest.raises(ConsentRejected):
-        await connect.read_grant(session=session, session_id=SESSION_B, **where)
-    taken = await connect.take_grant(session=session, session_id=SESSION_A, **where)
+        await connect.read_grant(
+            session=session, session_id=SESSION_B, flow_id=flow, platform_name=google
+        )
+    taken = await connect.take_grant(
+        session=session, session_id=SESSION_A, flow_id=flow, platform_name=google
+    )
     assert taken == _grant()
     with pytest.raises(ConsentRejected) as again:
-        await connect.take_grant(session=session, session_id=SESSION_A, **where)
+        await connect.take_grant(
+            session=session, session_id=SESSION_A, flow_id=flow, platform_name=google
+        )
     assert again.value.reason == "pick_gone"
 
 
