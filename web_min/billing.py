@@ -21,6 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from core.action_limits import ActionKind
 from core.audit.service import Actor, record
 from core.billing import subscriptions as billing
 from core.billing.plans import PLANS
@@ -28,6 +29,7 @@ from core.billing.service import quota_status
 from core.config import Settings
 from core.db import Database
 from core.orgs.models import Organization, PlanTier
+from web_min.action_limits import count_action
 from web_min.auth.deps import AdminUser, CsrfChecked, CurrentUser, PageError
 from web_min.pages import flash, render
 from web_min.rate_limit import UNVERIFIED_PER_IP, TooManyRequests
@@ -161,6 +163,7 @@ def _back() -> RedirectResponse:
 async def start_checkout(
     request: Request, user: AdminUser, plan: Annotated[str, Form()] = ""
 ) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     """Create a Checkout Session for the chosen tier and send the browser to it."""
     settings: Settings = request.app.state.settings
     if not checkout_ready(settings):
@@ -201,6 +204,7 @@ async def start_checkout(
 
 @router.post(f"{BILLING_PATH}/portal", dependencies=[CsrfChecked])
 async def open_portal(request: Request, user: AdminUser) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     """Send the browser to Stripe's Customer Portal for the org's customer."""
     settings: Settings = request.app.state.settings
     if not checkout_ready(settings):

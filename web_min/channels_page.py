@@ -17,6 +17,7 @@ from limits import parse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.catalog import CHANNELS, channel_status
+from core.action_limits import ActionKind
 from core.base import utcnow
 from core.config import Settings
 from core.db import Database
@@ -29,6 +30,7 @@ from core.security.crypto import get_cipher
 from core.users import identity
 from core.users import service as users
 from core.users.models import Role, User
+from web_min.action_limits import count_action
 from web_min.auth.deps import AdminUser, CsrfChecked, CurrentUser, WebUser
 from web_min.destination_forms import (
     ALERT_KINDS,
@@ -224,6 +226,7 @@ async def create_link_code(request: Request, user: CurrentUser) -> Response:
 
 @router.post(f"{PAGE}/identities/{{identity_id}}/revoke", dependencies=[CsrfChecked])
 async def revoke_identity(request: Request, user: CurrentUser, identity_id: str) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     target = parse_id(identity_id)
     try:
         async with _database(request).tenant(user.org_id) as session:
@@ -250,6 +253,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 @router.post(f"{PAGE}/destinations", dependencies=[CsrfChecked])
 async def add_destination(request: Request, user: AdminUser) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     data = read_destination_form(await _form(request))
     parsed = parse_destination(data, _settings(request))
     if parsed is None:
@@ -309,6 +313,7 @@ async def edit_destination_page(request: Request, user: AdminUser, destination_i
 
 @router.post(f"{PAGE}/destinations/{{destination_id}}", dependencies=[CsrfChecked])
 async def edit_destination(request: Request, user: AdminUser, destination_id: str) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     destination = await _destination(request, user, destination_id)
     data = read_destination_form(await _form(request))
     parsed = parse_destination(data, _settings(request), editing=destination)
@@ -335,6 +340,7 @@ async def edit_destination(request: Request, user: AdminUser, destination_id: st
 
 @router.post(f"{PAGE}/destinations/{{destination_id}}/delete", dependencies=[CsrfChecked])
 async def delete_destination(request: Request, user: AdminUser, destination_id: str) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     target = parse_id(destination_id)
     try:
         async with _database(request).tenant(user.org_id) as session:
@@ -352,6 +358,7 @@ async def delete_destination(request: Request, user: AdminUser, destination_id: 
 
 @router.post(f"{PAGE}/destinations/{{destination_id}}/test", dependencies=[CsrfChecked])
 async def test_destination(request: Request, user: AdminUser, destination_id: str) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     destination = await _destination(request, user, destination_id)
     try:
         # A button that posts into a team's channel: a few per minute is plenty.
@@ -379,6 +386,7 @@ async def test_destination(request: Request, user: AdminUser, destination_id: st
 
 @router.post(f"{PAGE}/policy", dependencies=[CsrfChecked])
 async def save_policy(request: Request, user: AdminUser) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     async with _database(request).tenant(user.org_id) as session:
         known = [d.id for d in await service.list_destinations(session=session, org_id=user.org_id)]
     data = read_policy_form(await _form(request), known)

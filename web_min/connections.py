@@ -18,11 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from adapters.registry import configured_platforms
 from core.accounts import connect, manage
 from core.accounts.connect import ConsentRejected
+from core.action_limits import ActionKind
 from core.audit.service import Actor
 from core.config import Settings
 from core.errors import CoreError, InvalidRequest, NotFound, ValidationFailed
 from core.ports import AdPlatform, PlatformRegistry
 from core.rbac import PERMISSIONS, Permission
+from web_min.action_limits import count_action
 from web_min.auth.deps import CsrfChecked, CurrentUser, PageError, WebUser, require_role
 from web_min.connection_sync import Requested, SyncTrigger
 from web_min.pages import flash, render
@@ -157,6 +159,7 @@ async def connections_page(request: Request, user: CurrentUser) -> Response:
 
 @router.post("/settings/connections/{platform_name}/start", dependencies=[CsrfChecked])
 async def start_connect(request: Request, platform_name: str, user: AccountManager) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     settings: Settings = request.app.state.settings
     platform = _platform(request, platform_name)
     try:
@@ -283,6 +286,7 @@ async def pick_page(
 
 @router.post("/settings/connections/{platform_name}/pick", dependencies=[CsrfChecked])
 async def pick_accounts(request: Request, platform_name: str, user: AccountManager) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     _check_offered(request, platform_name)
     form = await request.form()
     flow = str(form.get("flow") or "")
@@ -315,6 +319,7 @@ async def pick_accounts(request: Request, platform_name: str, user: AccountManag
 
 @router.post("/settings/connections/{account_id}/sync", dependencies=[CsrfChecked])
 async def sync_now(request: Request, account_id: str, user: AccountManager) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     parsed = _account_id(account_id)
     try:
         async with request.app.state.database.tenant(user.org_id) as session:
@@ -350,6 +355,7 @@ async def sync_now(request: Request, account_id: str, user: AccountManager) -> R
 
 @router.post("/settings/connections/{account_id}/disconnect", dependencies=[CsrfChecked])
 async def disconnect(request: Request, account_id: str, user: AccountManager) -> Response:
+    await count_action(request, user, ActionKind.ADMIN)
     parsed = _account_id(account_id)
     try:
         async with request.app.state.database.tenant(user.org_id) as session:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.replies import card_from_action
 from channels.card_updates import refresh_copies
+from core.action_limits import ActionKind
 from core.approvals import flows
 from core.approvals import policy as approval_policy
 from core.approvals import service as approvals
@@ -27,6 +28,7 @@ from core.rbac import Permission, may, role_at_least
 from core.rules import service as rules
 from core.users import service as users
 from core.users.models import Role, User
+from web_min.action_limits import count_action
 from web_min.auth.deps import CsrfChecked, CurrentUser, WebUser
 from web_min.pages import flash, render
 from web_min.refusals import parse_id, refuse, status_of
@@ -133,11 +135,13 @@ async def _toggle(request: Request, user: WebUser, raw_id: str, *, enabled: bool
 
 @router.post(f"{PAGE}/{{rule_id}}/enable", dependencies=[CsrfChecked])
 async def enable_rule(request: Request, user: CurrentUser, rule_id: str) -> Response:
+    await count_action(request, user, ActionKind.CAMPAIGN_CHANGE)
     return await _toggle(request, user, rule_id, enabled=True)
 
 
 @router.post(f"{PAGE}/{{rule_id}}/disable", dependencies=[CsrfChecked])
 async def disable_rule(request: Request, user: CurrentUser, rule_id: str) -> Response:
+    await count_action(request, user, ActionKind.CAMPAIGN_CHANGE)
     return await _toggle(request, user, rule_id, enabled=False)
 
 
@@ -180,9 +184,11 @@ async def _decide(request: Request, user: WebUser, raw_id: str, *, approve: bool
 
 @router.post(f"{PAGE}/approvals/{{action_id}}/approve", dependencies=[CsrfChecked])
 async def approve(request: Request, user: CurrentUser, action_id: str) -> Response:
+    await count_action(request, user, ActionKind.CAMPAIGN_CHANGE)
     return await _decide(request, user, action_id, approve=True)
 
 
 @router.post(f"{PAGE}/approvals/{{action_id}}/reject", dependencies=[CsrfChecked])
 async def reject(request: Request, user: CurrentUser, action_id: str) -> Response:
+    await count_action(request, user, ActionKind.CAMPAIGN_CHANGE)
     return await _decide(request, user, action_id, approve=False)

@@ -202,3 +202,17 @@ async def test_an_expired_card_is_refused_with_the_reason(
     assert response.status_code == 410
     assert f"Action {card.short_code} expired; ask for a fresh one." in response.text
     assert await _status(database, card.id) == "expired"
+
+
+async def test_decisions_on_the_page_count_against_the_campaign_change_limit(
+    client: httpx.AsyncClient, database: Database, web_app: FastAPI
+) -> None:
+    # 60 campaign changes a minute per person, shared with chat: many small steps are still many.
+    shop = await shop_with_team(database)
+    csrf = await signed_in(client, shop.manager)
+    unknown = f"{PAGE}/approvals/{uuid.uuid4()}/approve"
+    for _ in range(60):
+        assert (await client.post(unknown, data={"csrf_token": csrf})).status_code == 404
+    refused = await client.post(unknown, data={"csrf_token": csrf})
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
