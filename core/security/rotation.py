@@ -47,6 +47,8 @@ SECRET_COLUMNS: tuple[SecretColumn, ...] = (
     SecretColumn(_table(AdAccount), "refresh_token_encrypted"),
     SecretColumn(_table(User), "totp_secret_encrypted"),
     SecretColumn(_table(OAuthState), "code_verifier_encrypted"),
+    # The tokens of a consent held until the account pick (15 min at most).
+    SecretColumn(_table(OAuthState), "grant_encrypted"),
     SecretColumn(_table(SlackInstallation), "bot_token_encrypted"),
     SecretColumn(_table(SlackInstallation), "bot_refresh_token_encrypted"),
     # A Slack incoming-webhook URL (the web page stores it encrypted).

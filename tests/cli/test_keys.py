@@ -47,7 +47,7 @@ async def test_rotate_keys_round_trip(database: Database) -> None:
 
     result = await adpilot("rotate-keys", "--batch-size", "2", keys=f"{key_b},{key_a}")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "11 re-encrypted, 0 already current" in result.stdout
+    assert "12 re-encrypted, 0 already current" in result.stdout
     assert "ad_accounts.access_token_encrypted: 2 scanned" in result.stdout  # progress
     assert key_a not in result.stdout + result.stderr
     assert key_b not in result.stdout + result.stderr
@@ -57,7 +57,7 @@ async def test_rotate_keys_round_trip(database: Database) -> None:
 
     again = await adpilot("rotate-keys", keys=key_b)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "0 re-encrypted, 11 already current" in again.stdout
+    assert "0 re-encrypted, 12 already current" in again.stdout
 
 
 async def test_rotate_keys_without_the_old_key_fails_and_keeps_data(database: Database) -> None:

@@ -39,6 +39,7 @@ async def seed_secrets(database: Database, cipher: Cipher, *, accounts: int = 3)
                 user_id=user.id,
                 platform="google",
                 code_verifier_encrypted=cipher.encrypt("verifier"),
+                grant_encrypted=cipher.encrypt("held-grant"),
                 expires_at=utcnow() + timedelta(minutes=10),
             )
         )
@@ -78,6 +79,7 @@ async def read_all(database: Database, cipher: Cipher, org_id: uuid.UUID) -> dic
             "refresh": sorted(cipher.decrypt(a.refresh_token_encrypted or "") for a in accounts),
             "totp": [cipher.decrypt(user.totp_secret_encrypted or "")],
             "verifier": [cipher.decrypt(state.code_verifier_encrypted or "")],
+            "grant": [cipher.decrypt(state.grant_encrypted or "")],
             "slack": [cipher.decrypt(slack.bot_token_encrypted)],
             "slack_refresh": [cipher.decrypt(slack.bot_refresh_token_encrypted or "")],
             "webhook": [cipher.decrypt(hook.secret or "")],
@@ -89,6 +91,7 @@ EXPECTED = {
     "refresh": ["refresh-0", "refresh-1", "refresh-2"],
     "totp": ["JBSWY3DPEHPK3PXP"],
     "verifier": ["verifier"],
+    "grant": ["held-grant"],
     "slack": ["xoxb"],
     "slack_refresh": ["xoxe"],
     "webhook": ["https://hooks.slack.com/services/T1/B1/x"],
@@ -107,7 +110,7 @@ async def test_rotation_round_trip_a_then_b_a_then_b(database: Database) -> None
         progress=lambda column: progress.append((column.label, column.scanned)),
     )
 
-    assert report.rotated == 11
+    assert report.rotated == 12
     assert report.current == 0
     assert report.unreadable == 0
     assert {c.label: c.rotated for c in report.columns} == {
@@ -115,6 +118,7 @@ async def test_rotation_round_trip_a_then_b_a_then_b(database: Database) -> None
         "ad_accounts.refresh_token_encrypted": 3,
         "users.totp_secret_encrypted": 1,
         "oauth_states.code_verifier_encrypted": 1,
+        "oauth_states.grant_encrypted": 1,
         "slack_installations.bot_token_encrypted": 1,
         "slack_installations.bot_refresh_token_encrypted": 1,
         "destinations.secret": 1,
@@ -134,9 +138,9 @@ async def test_rotation_is_idempotent(database: Database) -> None:
     both = Cipher([KEY_B, KEY_A])
     first = await rotate_all(sessions=database.system, cipher=both)
     second = await rotate_all(sessions=database.system, cipher=both)
-    assert first.rotated == 11
+    assert first.rotated == 12
     assert second.rotated == 0
-    assert second.current == 11
+    assert second.current == 12
 
 
 async def test_unreadable_secrets_are_reported_not_destroyed(database: Database) -> None:
@@ -152,8 +156,9 @@ async def test_unreadable_secrets_are_reported_not_destroyed(database: Database)
 
     access = next(c for c in report.columns if c.label == "ad_accounts.access_token_encrypted")
     assert access.unreadable == [str(account_id)]
-    # The other six secrets (refresh, totp, verifier, slack bot and refresh, webhook) moved on.
-    assert report.rotated == 6
+    # The other seven secrets (refresh, totp, verifier, held grant, slack bot and refresh,
+    # webhook) moved on.
+    assert report.rotated == 7
     async with database.system() as session:
         kept = await session.scalar(
             select(AdAccount.access_token_encrypted).where(AdAccount.id == account_id)
