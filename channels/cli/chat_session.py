@@ -11,24 +11,25 @@ import contextlib
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.file_stores import build_file_store
 from bot.engine import Bot, TurnContext
 from bot.replies import Reply
 from channels.base import ChannelAddress
 from channels.cli import demo_seed
-from channels.cli.chat_schedule import BackgroundSchedule
 from channels.cli.runtime import console, fail
 from channels.cli.schema_state import sqlite_at_head
 from channels.console import ConsoleChannel, answer_once, converse
-from channels.console_alerts import ConsoleAlerts
 from core.config import ConfigError, Settings
 from core.db import Database
 from core.db_logins import check_logins
 from core.errors import CoreError
 from core.orgs import service as orgs
 from core.users import service as users
+
+if TYPE_CHECKING:
+    from channels.cli.chat_schedule import BackgroundSchedule
 
 T = TypeVar("T")
 
@@ -173,6 +174,10 @@ def _start_schedule(
     """Embedded mode: the worker's jobs run beside the chat, and alerts for you print here."""
     if settings.redis_url is not None:
         return None  # `adpilot worker` runs the jobs; its alerts go to your chat destinations
+    # Imported here: the worker's modules cost a one-shot `chat -c` a tenth of a second.
+    from channels.cli.chat_schedule import BackgroundSchedule
+    from channels.console_alerts import ConsoleAlerts
+
     alerts = ConsoleAlerts(channel, console_address(speaker.email).conversation_id)
     schedule = BackgroundSchedule(settings, alerts)
     if not schedule.start():
