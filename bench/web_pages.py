@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# The same loopback helpers as the Slack ack benchmark, which also drives wrk.
+from bench.slack_ack import free_port, wait_until_up
 
 TARGET_P99_MS = 50.0
 PASSWORD = "bench-password-1234"
@@ -54,12 +56,6 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def adpilot(*args: str, env: dict[str, str], stdin: str | None = None) -> None:
@@ -132,17 +128,6 @@ async def wrk(port: int, path: str, cookie: str, args: argparse.Namespace) -> di
     if not lines:
         raise RuntimeError(f"wrk printed no figures:\n{out.decode()[-2000:]}")
     return dict(json.loads(lines[-1]))
-
-
-async def wait_until_up(port: int) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            try:
-                await http.get(f"http://127.0.0.1:{port}/healthz")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    raise RuntimeError(f"server on {port} never answered")
 
 
 async def one_database(label: str, env: dict[str, str], args: argparse.Namespace) -> bool:
