@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     database_app_url: str | None = None
     database_worker_url: str | None = None
     redis_url: str | None = None
+    # Without Redis, `adpilot serve` runs the worker's cron jobs (rules, approvals sweep, the
+    # alert outbox) in its own process. Off when another process runs them for this database.
+    embedded_schedule: bool = True
     db_echo: bool = False
     # Where a chat message's work runs after the webhook's ack: in the web process ("inline",
     # works everywhere), or queued on Redis for `adpilot worker` ("queue", for production).

@@ -65,6 +65,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     monkeypatch.setenv("ADPILOT_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEY)
     monkeypatch.setenv("ADPILOT_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("ADPILOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/unused.db")
+    # An app under test runs no cron jobs in its background (they would race the test's own
+    # requests); tests of the embedded schedule turn it on.
+    monkeypatch.setenv("ADPILOT_EMBEDDED_SCHEDULE", "false")
     monkeypatch.chdir(tmp_path)
     reset_settings_cache()
     yield

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await receiver.start()
         outbox_clients = AsyncExitStack()
         scheduler, schedule_lock = None, None
-        if settings.redis_url is None:
+        if settings.redis_url is None and settings.embedded_schedule:
             schedule_lock = claim_schedule(settings.database_url)
             if schedule_lock is None:
                 log.warning("another AdPilot process runs this database's schedule; not here")

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Woken at least this often, so a clock jump (a suspended laptop) is noticed soon.
 MAX_SLEEP_SECONDS = 60.0
+# How long a shutdown waits for a cancelled job to unwind before leaving it behind.
+STOP_GRACE_SECONDS = 10.0
 
 
 def _utc_now() -> datetime:
@@ -54,12 +56,22 @@ class LocalScheduler:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="adpilot-local-scheduler")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Cancel the schedule and wait up to `grace` seconds for the running job to unwind.
+
+        A job stuck past its cancellation (a driver call that never returns) must not hold the
+        process's shutdown hostage: it is logged and left behind.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=grace)
+        if not done:
+            log.error("a scheduled job did not stop within %.0f s of shutdown; leaving it", grace)
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
 
     async def run_due(self, now: datetime) -> list[str]:
         """Run every job whose time has come, then set its next time; the names that ran."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from channels.cli.runtime import check_local_secrets, console, load_settings, run
@@ -11,8 +13,21 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    schedule: bool = typer.Option(
+        True,
+        "--schedule/--no-schedule",
+        help="Without Redis, run the rules and alerts in this process "
+        "(off when another process runs them; ADPILOT_EMBEDDED_SCHEDULE).",
+    ),
 ) -> None:
-    """Serve the HTTP app: /healthz, /readyz, /metrics and each configured channel's webhook."""
+    """Serve the HTTP app: /healthz, /readyz, /metrics and each configured channel's webhook.
+
+    Without Redis the worker's jobs (rules, approval expiry, alert delivery) run in this
+    process, one schedule per SQLite file; with Redis, `adpilot worker` runs them.
+    """
+    if not schedule:
+        # uvicorn's worker processes build their own settings from the environment.
+        os.environ["ADPILOT_EMBEDDED_SCHEDULE"] = "false"
     settings = load_settings()
     check_local_secrets(settings)
     from channels.cli.chat_session import prepare_database

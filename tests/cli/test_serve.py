@@ -101,3 +101,31 @@ async def test_serve_starts_the_signal_receiver_and_stops_it_on_shutdown(tmp_pat
     assert "Traceback" not in err
     assert p.STRANGER not in out + err  # no phone number in any log line
     assert api.connections == 1
+
+
+def test_serve_runs_the_schedule_of_its_database_unless_told_not_to(tmp_path: Path) -> None:
+    """Without Redis the real command claims the SQLite file's schedule; --no-schedule leaves
+    it for another process (the lock beside the file is what a second process would find)."""
+    from worker.local_scheduler import claim_schedule
+
+    for flags, runs_it in (([], True), (["--no-schedule"], False)):
+        url = f"sqlite+aiosqlite:///{tmp_path}/serve{len(flags)}.db"
+        port = free_port()
+        env = {**os.environ, "ADPILOT_DATABASE_URL": url, "ADPILOT_EMBEDDED_SCHEDULE": "true"}
+        server = subprocess.Popen(
+            [ADPILOT, "serve", "--port", str(port), *flags],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert wait_for(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 60).is_success
+            lock = claim_schedule(url)
+            assert (lock is None) is runs_it, f"serve {flags}: schedule held = {lock is None}"
+            if lock is not None:
+                lock.release()
+        finally:
+            server.send_signal(signal.SIGINT)
+            _, err = server.communicate(timeout=30)
+        assert "Traceback" not in err

@@ -56,12 +56,60 @@ def test_the_embedded_scheduler_keeps_its_own_copies_of_the_worker_jobs() -> Non
 
 
 async def test_serve_without_redis_starts_the_scheduler_and_stops_it(settings: Settings) -> None:
-    app: FastAPI = create_app(settings.model_copy(update={"redis_url": None}))
+    app: FastAPI = create_app(
+        settings.model_copy(update={"redis_url": None, "embedded_schedule": True})
+    )
     async with app.router.lifespan_context(app):
         running = [t.get_name() for t in asyncio.all_tasks()]
         assert "adpilot-local-scheduler" in running
     tasks = [t for t in asyncio.all_tasks() if t.get_name() == "adpilot-local-scheduler"]
     assert tasks == []
+
+
+async def test_serve_told_another_process_runs_the_jobs_starts_no_scheduler(
+    settings: Settings,
+) -> None:
+    app: FastAPI = create_app(
+        settings.model_copy(update={"redis_url": None, "embedded_schedule": False})
+    )
+    async with app.router.lifespan_context(app):
+        running = [t.get_name() for t in asyncio.all_tasks()]
+        assert "adpilot-local-scheduler" not in running
+    # Nothing claimed the database's schedule either: another process may take it.
+    lock = claim_schedule(settings.database_url)
+    assert lock is not None
+    lock.release()
+
+
+async def test_a_job_that_ignores_its_cancellation_does_not_hold_up_shutdown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = asyncio.Event()
+
+    async def stubborn(ctx: dict[str, Any]) -> None:
+        # A driver call that swallows the cancellation and keeps waiting.
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue
+
+    job = cron(stubborn, name="cron:stubborn", second=set(range(60)))
+    scheduler = LocalScheduler([job], {}, run_first=("stubborn",))
+    scheduler.start()
+    await asyncio.sleep(0.05)  # the first tick runs it
+    with caplog.at_level(logging.ERROR, logger="worker.local_scheduler"):
+        await asyncio.wait_for(scheduler.stop(grace=0.2), timeout=5)
+    assert "did not stop within 0 s of shutdown" in caplog.text
+    # Let the stray job end with the test, so no later test sees its task.
+    [stray] = [t for t in asyncio.all_tasks() if t.get_name() == "adpilot-local-scheduler"]
+    release.set()
+    for _ in range(100):  # the cancellation was swallowed with the job's: cancel until it ends
+        if stray.done():
+            break
+        stray.cancel()
+        await asyncio.sleep(0.05)
+    assert stray.done()
 
 
 async def test_a_job_named_to_run_first_runs_at_the_first_tick_then_on_its_schedule() -> None:
@@ -102,7 +150,9 @@ async def test_serve_leaves_the_schedule_to_the_process_that_holds_it(
     assert held is not None
     try:
         app: FastAPI = create_app(
-            settings.model_copy(update={"redis_url": None, "database_url": url})
+            settings.model_copy(
+                update={"redis_url": None, "database_url": url, "embedded_schedule": True}
+            )
         )
         async with app.router.lifespan_context(app):
             running = [t.get_name() for t in asyncio.all_tasks()]

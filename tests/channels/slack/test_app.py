@@ -247,11 +247,17 @@ async def test_a_retried_event_is_answered_once(app: FastAPI, team: Team, slack:
     await slack.wait_for("chat.postMessage")
     assert len(slack.of("chat.postMessage")) == 1
     assert slack.of("chat.postMessage")[0]["thread_ts"] == "1595926230.009600"
-    # The reply is counted in /metrics as one successful outbound Slack call.
+    # The reply is counted in /metrics as one successful outbound Slack call. The mock sees the
+    # call before our client has read its answer and counted it, so wait for the count to land.
+    counted = 'adpilot_outbound_calls_total{channel="slack",status="ok"} 1.0'
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://adpilot.test") as http:
-        metrics = (await http.get("/metrics")).text
-    assert 'adpilot_outbound_calls_total{channel="slack",status="ok"} 1.0' in metrics
+        for _ in range(250):  # a bounded wait (5 s), not a timing expectation
+            metrics = (await http.get("/metrics")).text
+            if counted in metrics:
+                break
+            await asyncio.sleep(0.02)
+    assert counted in metrics
 
 
 @pytest.mark.parametrize(
