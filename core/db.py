@@ -13,14 +13,16 @@ the app role cannot read, so SQL run as the app role cannot re-point itself at a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as create_blocking_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,11 +30,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings, get_settings
 from core.security.local_files import ensure_private_sqlite_file
 
 Trust = Literal["app", "worker", "owner"]
+T = TypeVar("T")
 
 ORG_SETTING = "app.org_id"
 ORG_SIGNATURE_SETTING = "app.org_sig"
@@ -60,7 +64,6 @@ def create_engine(
     *,
     trust: Trust = "app",
     url: str | None = None,
-    read_only: bool = False,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An engine for the configured database, switched to the role that fits `trust`."""
@@ -85,12 +88,30 @@ def create_engine(
             server_settings["role"] = _checked_role(role)
     engine = create_async_engine(database_url, echo=settings.db_echo, **kwargs)
     if is_sqlite:
-        _configure_sqlite(engine, read_only=read_only)
+        _configure_sqlite(engine.sync_engine)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def create_sqlite_reader(settings: Settings) -> Engine:
+    """A blocking engine on the stdlib driver whose connections refuse writes (SQLite only).
+
+    For `Database.read`: one thread hop per unit of work, where aiosqlite takes one per
+    statement, cursor fetch and transaction step.
+    """
+    url = make_url(settings.database_url)
+    ensure_private_sqlite_file(settings.database_url)
+    engine = create_blocking_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        echo=settings.db_echo,
+        # Pooled connections serve whichever executor thread runs the read.
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+    _configure_sqlite(engine, read_only=True)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
+    @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -102,7 +123,7 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool = False) -> None:
         # SQLAlchemy, not the driver, opens transactions (see _begin_immediate).
         dbapi_connection.isolation_level = None
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
         # A deferred transaction that read first and writes later fails at once with
         # "database is locked" when another connection committed in between (WAL snapshot
@@ -197,13 +218,20 @@ class Database:
         binding_key = self.settings.org_binding_key()
         self.app_sessions = session_factory(self.app_engine, binding_key=binding_key)
         self.worker_sessions = session_factory(self.worker_engine, binding_key=binding_key)
-        # SQLite: a pool of its own whose connections refuse writes and begin deferred.
-        self.read_engine = (
-            create_engine(self.settings, trust="worker", read_only=True)
-            if self.settings.is_sqlite
-            else self.worker_engine
+        # SQLite: a blocking pool of its own whose connections refuse writes and begin deferred.
+        self.sqlite_reader = (
+            create_sqlite_reader(self.settings) if self.settings.is_sqlite else None
         )
-        self.worker_reads = session_factory(self.read_engine, binding_key=binding_key)
+        self._sqlite_reads = (
+            sessionmaker(self.sqlite_reader, expire_on_commit=False)
+            if self.sqlite_reader is not None
+            else None
+        )
+        # PostgreSQL: a READ ONLY transaction, so a read can no more write there than here.
+        self._server_reads = session_factory(
+            self.worker_engine.execution_options(postgresql_readonly=True),
+            binding_key=binding_key,
+        )
 
     def tenant(self, org_id: uuid.UUID) -> Any:
         """`async with db.tenant(org_id) as session:` — an org-scoped transaction."""
@@ -220,20 +248,28 @@ class Database:
                 raise
             await session.commit()
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A cross-org read (the web session lookup on every page view); never writes.
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """Run `work`, a cross-org read, on a session that never writes; what it returns.
 
-        On SQLite it takes no write lock, so page views read beside writers; a write in it
-        fails (`query_only`). On PostgreSQL it is `system()` without a commit to send.
+        The web session lookup on every page view. On SQLite it runs on a read-only connection
+        in one executor hop (aiosqlite's hop per statement cost ten times the query), takes no
+        write lock, so page views read beside writers, and a write in it fails (`query_only`).
+        On PostgreSQL it runs as the worker role in a READ ONLY transaction, in the async
+        session's own greenlet.
         """
-        # Closing ends the transaction without expiring what was read (a rollback would).
-        async with self.worker_reads() as session:
-            yield session
+        if self._sqlite_reads is not None:
+            return await asyncio.to_thread(self._read_blocking, self._sqlite_reads, work)
+        async with self._server_reads() as session:
+            return await session.run_sync(work)
+
+    @staticmethod
+    def _read_blocking(reads: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+        with reads() as session:
+            return work(session)
 
     async def dispose(self) -> None:
         await self.app_engine.dispose()
         if self.worker_engine is not self.app_engine:
             await self.worker_engine.dispose()
-        if self.read_engine is not self.worker_engine:
-            await self.read_engine.dispose()
+        if self.sqlite_reader is not None:
+            self.sqlite_reader.dispose()

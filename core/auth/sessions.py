@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from core.auth.models import PasswordResetToken, WebSession
 from core.base import utcnow
@@ -109,13 +110,13 @@ class Found:
     touch_id: uuid.UUID | None = None  # last seen over TOUCH_INTERVAL ago: note this visit
 
 
-async def find(
-    *, session: AsyncSession, token: str, policy: SessionPolicy, now: datetime | None = None
+def find(
+    *, session: Session, token: str, policy: SessionPolicy, now: datetime | None = None
 ) -> Found:
-    """Read the session for a cookie token without writing (a read-only unit of work will do);
+    """Read the session for a cookie token without writing (`Database.read` runs it);
     `settle` then makes the rare write the verdict asks for."""
     now = now or utcnow()
-    found = (await session.execute(_FIND, {"token_hash": token_hash(token)})).first()
+    found = session.execute(_FIND, {"token_hash": token_hash(token)}).first()
     if found is None:
         return Found(None)
     row, user, org_name, org_settings, org_plan = found
@@ -149,7 +150,9 @@ async def lookup(
     *, session: AsyncSession, token: str, policy: SessionPolicy, now: datetime | None = None
 ) -> LiveSession | None:
     """`find` and `settle` in one writable unit of work: the live session or None."""
-    found = await find(session=session, token=token, policy=policy, now=now)
+    found = await session.run_sync(
+        lambda blocking: find(session=blocking, token=token, policy=policy, now=now)
+    )
     await settle(session=session, found=found, now=now)
     return found.live
 

@@ -71,10 +71,10 @@ async def load_session(request: Request) -> sessions.LiveSession | None:
     if token:
         database: Database = request.app.state.database
         # Every page view reads; a write is due only on expiry or once a minute per session.
-        async with database.reading() as session:
-            found = await sessions.find(
-                session=session, token=token, policy=session_policy(request.app.state.settings)
-            )
+        policy = session_policy(request.app.state.settings)
+        found = await database.read(
+            lambda session: sessions.find(session=session, token=token, policy=policy)
+        )
         if found.stale_id is not None or found.touch_id is not None:
             async with database.system() as session:
                 await sessions.settle(session=session, found=found)
