@@ -14,6 +14,8 @@ session cookie it gets back), then wrk sends, from `--concurrency` connections f
   dashboard   GET /settings with the session cookie: the session lookup, the org row, the page
 Reported: requests/s, p50 and p99 (wrk's), and the non-2xx count (must be 0: a 303 to /login
 would mean the session was lost). Target: dashboard p99 < 50 ms on both databases.
+A second server, the same app on the stdlib asyncio loop and h11 (what uvicorn runs without
+uvloop and httptools), is measured on the dashboard in the same run as a peer.
 On PostgreSQL the app connects with the app role (its startup parameter), so RLS applies.
 """
 
@@ -130,11 +132,13 @@ async def wrk(port: int, path: str, cookie: str, args: argparse.Namespace) -> di
     return dict(json.loads(lines[-1]))
 
 
-async def one_database(label: str, env: dict[str, str], args: argparse.Namespace) -> bool:
-    adpilot("migrate", env=env)
-    await seed(env)
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603, ASYNC220 (our own server, stopped below)
+# What `adpilot serve` runs (uvicorn picks uvloop and httptools when installed, as they are),
+# and the same app on the stdlib loop with the pure-Python h11 parser, as a peer in the run.
+SERVERS = {"": [], " (asyncio+h11)": ["--loop", "asyncio", "--http", "h11"]}
+
+
+def start_server(port: int, env: dict[str, str], flags: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 (our own server)
         [
             sys.executable,
             "-m",
@@ -148,27 +152,46 @@ async def one_database(label: str, env: dict[str, str], args: argparse.Namespace
             "--log-level",
             "warning",
             "--no-access-log",
+            *flags,
         ],
         env=env,
     )
+
+
+async def one_server(
+    label: str, suffix: str, env: dict[str, str], args: argparse.Namespace
+) -> bool:
+    port = free_port()
+    server = start_server(port, env, SERVERS[suffix])
     met = True
     try:
         await wait_until_up(port)
         cookie = await sign_in(f"http://127.0.0.1:{port}")
-        for name, path in PAGES.items():
+        # The peer server is measured on the dashboard only: the target's page.
+        pages = PAGES if not suffix else {"dashboard": PAGES["dashboard"]}
+        for name, path in pages.items():
             figures = await wrk(port, path, cookie if name == "dashboard" else "", args)
             rate = figures["requests"] / (figures["duration_us"] / 1e6)
             p50, p99 = figures["p50_us"] / 1000, figures["p99_us"] / 1000
             bad = figures["non2xx"] + figures["socket_errors"]
             print(
-                f"{label:<10} {name:<10} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {bad:>6}",
+                f"{label:<10} {name + suffix:<24} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {bad:>6}",
                 flush=True,
             )
-            if name == "dashboard":
-                met = met and p99 < TARGET_P99_MS and bad == 0
+            if name == "dashboard" and not suffix:
+                met = p99 < TARGET_P99_MS and bad == 0
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return met
+
+
+async def one_database(label: str, env: dict[str, str], args: argparse.Namespace) -> bool:
+    adpilot("migrate", env=env)
+    await seed(env)
+    met = True
+    for suffix in SERVERS:
+        met = await one_server(label, suffix, env, args) and met
     return met
 
 
@@ -177,7 +200,7 @@ async def run(args: argparse.Namespace) -> int:
         f"web pages, concurrency {args.concurrency}, {args.seconds:.0f} s each, one uvicorn "
         "process; wrk -t1"
     )
-    print(f"{'database':<10} {'page':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6}")
+    print(f"{'database':<10} {'page':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>6}")
     base = {
         **os.environ,
         "ADPILOT_SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnop",
