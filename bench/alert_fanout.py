@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,15 +36,11 @@ from typing import Any
 
 import httpx
 
+from bench.loopback import free_port
+
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 ALLOWED_PER_SECOND = 30.0
 TARGET_SHARE = 0.9
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve_mock(port: int, per_chat: int, chat_window: float) -> None:

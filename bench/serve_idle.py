@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,14 +17,10 @@ from pathlib import Path
 
 import httpx
 
+from bench.loopback import free_port
+
 ADPILOT = Path(sys.executable).with_name("adpilot")
 TARGET_MIB = 150
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def status_kib(pid: int, field: str) -> int:

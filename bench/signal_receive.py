@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.loopback import free_port
 from bot.engine import Bot
 from channels.cli import demo_seed
 from channels.signal_messenger.app import SignalMessenger
@@ -57,12 +57,6 @@ PG_ADMIN_URL = os.environ.get(
     "ADPILOT_BENCH_PG_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 PG_DB = "adpilot_bench_signal_receive"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def sender_number(index: int) -> str:

@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,10 +40,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from aiohttp import web
 from fastapi import Request  # module level: FastAPI resolves the route's annotation here
 from slack_sdk.signature import SignatureVerifier
+
+from bench.loopback import free_port, wait_until_up
 
 SECRET = "8f742231b10e8888abcd99aaabbb85a5"
 TOKEN = "xoxb-bench-token"
@@ -83,12 +83,6 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve_bare(port: int, api_url: str) -> None:
@@ -179,17 +173,6 @@ async def wrk(
     if not lines:
         raise RuntimeError(f"wrk printed no figures:\n{out.decode()[-2000:]}")
     return dict(json.loads(lines[-1]))
-
-
-async def wait_until_up(port: int) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            try:
-                await http.get(f"http://127.0.0.1:{port}/healthz")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    raise RuntimeError(f"server on {port} never answered")
 
 
 async def wait_for_answers(

@@ -20,7 +20,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import time
 import uuid
 from datetime import date, timedelta
@@ -34,6 +33,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.registry import build_registry, shared_http_client
+from bench.loopback import free_port
 from channels.turns import dump_job, load_job
 from core import schema
 from core.accounts.models import AdAccount
@@ -136,12 +136,6 @@ def serve_mock(port: int, latency: float) -> None:
     app.router.add_get("/stats", mock.stats)
     app.router.add_post("/reset", mock.reset)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def mock_json(port: int, method: str, path: str) -> dict[str, Any]:

@@ -34,8 +34,7 @@ from typing import Any
 
 import httpx
 
-# The same loopback helpers as the Slack ack benchmark, which also drives wrk.
-from bench.slack_ack import free_port, wait_until_up
+from bench.loopback import free_port, wait_until_up
 
 TARGET_P99_MS = 50.0
 PASSWORD = "bench-password-1234"

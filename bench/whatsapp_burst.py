@@ -27,7 +27,6 @@ import hmac
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,16 +39,12 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
+from bench.loopback import free_port
+
 APP_SECRET = "6d1f3c1e0a2b4c5d8e9f0a1b2c3d4e5f"
 ACCESS_TOKEN = "EAAGbench0token0for0the0whatsapp0burst"
 PHONE_NUMBER_ID = "106540352242922"
 TARGET_P99_MS = 50.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve(kind: str, port: int, api_url: str) -> None:
