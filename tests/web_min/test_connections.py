@@ -730,3 +730,23 @@ async def test_no_token_reaches_a_log_line_on_any_revoke_outcome(
     for secret in (GOOGLE_HELD.access_token, GOOGLE_HELD.refresh_token):
         assert secret
         assert secret not in logged
+
+
+async def test_the_local_delete_is_committed_before_the_platform_is_asked(
+    client, admin, database, platforms
+) -> None:
+    account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
+    seen: list[str | None] = []
+
+    async def look_then_answer(request: httpx.Request) -> httpx.Response:
+        # Another connection: it sees only what the disconnect has committed.
+        async with database.reading() as session:
+            stored = await session.get(AdAccount, account.id)
+            assert stored is not None
+            seen.append(stored.access_token_encrypted)
+        return httpx.Response(200)
+
+    platforms.post(GOOGLE_REVOKE_URL).mock(side_effect=look_then_answer)
+    _, [entry] = await _disconnect_and_read(client, database, admin, account)
+    assert seen == [None]
+    assert entry.after == {"platform": "google", "outcome": "revoked"}
