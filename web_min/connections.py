@@ -18,15 +18,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from adapters.registry import configured_platforms
 from core.accounts import connect, manage, revocation
 from core.accounts.connect import ConsentRejected
-from core.accounts.revocation import Revocation, RevokeOutcome
+from core.accounts.revocation import RevokeOutcome
 from core.action_limits import ActionKind
 from core.audit.service import Actor
 from core.config import Settings
 from core.errors import CoreError, InvalidRequest, NotFound, ValidationFailed
-from core.ports import AdPlatform, PlatformRegistry, TokenSet
+from core.ports import AdPlatform, PlatformRegistry
 from core.rbac import PERMISSIONS, Permission
 from web_min.action_limits import count_action
 from web_min.auth.deps import CsrfChecked, CurrentUser, PageError, WebUser, require_role
+from web_min.connection_revoke import disconnected_message, revoke_held_tokens
 from web_min.connection_sync import Requested, SyncTrigger
 from web_min.pages import flash, render
 
@@ -365,7 +366,7 @@ async def disconnect(request: Request, account_id: str, user: AccountManager) ->
     except NotFound:
         raise _not_found() from None
     account = gone.account
-    outcome = await _revoke(request, account.platform, gone.tokens)
+    outcome = await revoke_held_tokens(request.app, account.platform, gone.tokens)
     if outcome.outcome is not RevokeOutcome.NOTHING_HELD:
         async with request.app.state.database.tenant(user.org_id) as session:
             await revocation.record(
@@ -375,43 +376,7 @@ async def disconnect(request: Request, account_id: str, user: AccountManager) ->
                 platform_name=account.platform,
                 revocation=outcome,
             )
-    text, kind = _disconnected_message(account.name, account.platform, outcome)
+    label = LABELS.get(account.platform, account.platform)
+    text, kind = disconnected_message(account.name, label, outcome)
     flash(request, text, kind)
     return _back()
-
-
-async def _revoke(request: Request, platform_name: str, tokens: TokenSet | None) -> Revocation:
-    settings: Settings = request.app.state.settings
-    registry: PlatformRegistry = request.app.state.registry
-    try:
-        platform = registry.get(platform_name)
-    except NotFound:
-        return Revocation(RevokeOutcome.FAILED, "this installation no longer serves the platform")
-    try:
-        return await revocation.revoke_at_platform(
-            platform=platform, tokens=tokens, wait_seconds=settings.platform_revoke_timeout_seconds
-        )
-    finally:
-        await _close(platform)
-
-
-def _disconnected_message(name: str, platform_name: str, outcome: Revocation) -> tuple[str, str]:
-    label = LABELS.get(platform_name, platform_name)
-    done = f"Disconnected {name}: its tokens are deleted and it no longer syncs."
-    if outcome.outcome is RevokeOutcome.REVOKED:
-        return f"{done} {label} confirmed that AdPilot's access is revoked.", "success"
-    if outcome.outcome is RevokeOutcome.ALREADY_INVALID:
-        return f"{done} {label} reports the access had already ended.", "success"
-    if outcome.outcome is RevokeOutcome.NOT_OFFERED:
-        return (
-            f"{done} {label} offers no way for us to revoke the access: remove AdPilot from the "
-            f"authorized apps in your {label} account settings.",
-            "warning",
-        )
-    if outcome.outcome is RevokeOutcome.FAILED:
-        return (
-            f"{done} {label} did not confirm revoking the access ({outcome.reason}); to be sure, "
-            f"remove AdPilot from the connected apps in your {label} account settings.",
-            "warning",
-        )
-    return done, "success"
