@@ -740,7 +740,7 @@ async def test_the_local_delete_is_committed_before_the_platform_is_asked(
 
     async def look_then_answer(request: httpx.Request) -> httpx.Response:
         # Another connection: it sees only what the disconnect has committed.
-        async with database.reading() as session:
+        async with database.system() as session:
             stored = await session.get(AdAccount, account.id)
             assert stored is not None
             seen.append(stored.access_token_encrypted)
