@@ -198,6 +198,30 @@ class HttpAdapter:
                 )
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
+    async def send_unretried(
+        self,
+        method: str,
+        url: str,
+        *,
+        wait_seconds: float,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """One attempt with its own timeout, the response uninterpreted (best-effort calls)."""
+        try:
+            response = await self._client.request(
+                method, url, headers=headers, data=data, timeout=wait_seconds
+            )
+        except httpx.TimeoutException as exc:
+            raise PlatformUnavailable(f"{self.name} timed out.") from exc
+        except httpx.TransportError as exc:
+            raise PlatformUnavailable(f"{self.name} could not be reached.") from exc
+        # The path only, as in `_send_once`: a query string could carry a token.
+        log.debug(
+            "%s %s %s -> %s", self.name, method, response.request.url.path, response.status_code
+        )
+        return response
+
     async def _send_once(
         self,
         method: str,

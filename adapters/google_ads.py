@@ -14,6 +14,7 @@ from adapters.base import JSON, HttpAdapter, expires_at
 from adapters.google_errors import oauth_error, status_error
 from adapters.granularity import DailyAndHourlyMetrics
 from adapters.money import exact_in_currency, from_micros, to_micros
+from adapters.revocation import revoke_google
 from adapters.schemas import validated
 from core.errors import (
     InvalidRequest,
@@ -28,6 +29,7 @@ from core.ports import (
     PlatformAccount,
     PlatformCampaign,
     PlatformStatus,
+    RevokeAnswer,
     TokenSet,
 )
 
@@ -141,6 +143,9 @@ class GoogleAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
 
     async def refresh_token(self, *, refresh_token: str) -> TokenSet:
         return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    async def revoke_tokens(self, tokens: TokenSet) -> RevokeAnswer:
+        return await revoke_google(self, tokens)
 
     async def _token(self, form: dict[str, str]) -> TokenSet:
         form = {**form, "client_id": self._client_id(), "client_secret": self._client_secret()}

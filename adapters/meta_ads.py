@@ -22,6 +22,7 @@ from adapters.meta_schemas import (
     TokenAnswer,
 )
 from adapters.money import from_meta_minor, to_meta_minor
+from adapters.revocation import revoke_meta
 from adapters.schemas import validated
 from core.config import Settings
 from core.errors import (
@@ -38,6 +39,7 @@ from core.ports import (
     PlatformAccount,
     PlatformCampaign,
     PlatformStatus,
+    RevokeAnswer,
     TokenSet,
 )
 
@@ -123,6 +125,9 @@ class MetaAdsAdapter(DailyAndHourlyMetrics, HttpAdapter):
             "response_type": "code",
         }
         return f"{self.settings.meta_oauth_authorize_url}?{urlencode(query)}"
+
+    async def revoke_tokens(self, tokens: TokenSet) -> RevokeAnswer:
+        return await revoke_meta(self, tokens)
 
     async def _token_exchange(self, form: dict[str, str], *, idempotent: bool) -> TokenAnswer:
         # A POST form body, not the query string the docs show: the endpoint takes both

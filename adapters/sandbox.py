@@ -56,6 +56,7 @@ from core.ports import (
     PlatformAccount,
     PlatformCampaign,
     PlatformStatus,
+    RevokeAnswer,
     TokenSet,
 )
 from core.sandbox.models import SandboxAccount, SandboxCampaign, SandboxRevision
@@ -147,6 +148,10 @@ class SandboxAdapter(DailyAndHourlyMetrics):
         if not refresh_token:
             raise AuthExpired("No sandbox refresh token; reconnect.")
         return self._issue(refresh_token)
+
+    async def revoke_tokens(self, tokens: TokenSet) -> RevokeAnswer:
+        """The simulated grant simply ends: its tokens are never checked against a store."""
+        return RevokeAnswer.REVOKED
 
     @staticmethod
     def _check(access_token: str) -> None:

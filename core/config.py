@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     google_ads_api_version: str = "v26"
     google_oauth_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
+    google_oauth_revoke_url: str = "https://oauth2.googleapis.com/revoke"
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
     google_developer_token: SecretStr | None = None
@@ -110,6 +111,8 @@ class Settings(BaseSettings):
 
     http_timeout_seconds: float = 30.0
     http_max_attempts: int = Field(default=5, ge=1, le=10)
+    # Revoking a grant on disconnect is best effort and the admin waits for it: keep it short.
+    platform_revoke_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     # A platform's wait longer than this is not slept in-process: the job is deferred instead.
     http_max_inline_wait_seconds: float = Field(default=60.0, ge=0)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -174,3 +175,22 @@ class HourlyMetricsSource(Protocol):
         end_date: date,
         access_token: str,
     ) -> list[MetricRow]: ...
+
+
+class RevokeAnswer(StrEnum):
+    """What a platform said to "revoke this grant"."""
+
+    REVOKED = "revoked"
+    # The platform no longer knew the token (expired, revoked by the user, or never valid).
+    ALREADY_INVALID = "already_invalid"
+
+
+@runtime_checkable
+class TokenRevoker(Protocol):
+    """Optional extra an AdPlatform may offer: end the grant at the platform itself.
+
+    Raises a PlatformError when the platform could not be asked or refused for another
+    reason; one attempt, no retries (the caller bounds it with a short timeout).
+    """
+
+    async def revoke_tokens(self, tokens: TokenSet) -> RevokeAnswer: ...

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.registry import configured_platforms
-from core.accounts import connect, manage
+from core.accounts import connect, manage, revocation
 from core.accounts.connect import ConsentRejected
+from core.accounts.revocation import RevokeOutcome
 from core.action_limits import ActionKind
 from core.audit.service import Actor
 from core.config import Settings
@@ -26,6 +27,7 @@ from core.ports import AdPlatform, PlatformRegistry
 from core.rbac import PERMISSIONS, Permission
 from web_min.action_limits import count_action
 from web_min.auth.deps import CsrfChecked, CurrentUser, PageError, WebUser, require_role
+from web_min.connection_revoke import disconnected_message, revoke_held_tokens
 from web_min.connection_sync import Requested, SyncTrigger
 from web_min.pages import flash, render
 
@@ -358,15 +360,23 @@ async def disconnect(request: Request, account_id: str, user: AccountManager) ->
     await count_action(request, user, ActionKind.ADMIN)
     parsed = _account_id(account_id)
     try:
+        # Committed before the platform is asked: an outage there never keeps tokens here.
         async with request.app.state.database.tenant(user.org_id) as session:
-            account = await manage.disconnect(
-                session=session, actor=_actor(user), account_id=parsed
-            )
+            gone = await manage.disconnect(session=session, actor=_actor(user), account_id=parsed)
     except NotFound:
         raise _not_found() from None
-    flash(
-        request,
-        f"Disconnected {account.name}: its tokens are deleted and it no longer syncs.",
-        "success",
-    )
+    account = gone.account
+    outcome = await revoke_held_tokens(request.app, account.platform, gone.tokens)
+    if outcome.outcome is not RevokeOutcome.NOTHING_HELD:
+        async with request.app.state.database.tenant(user.org_id) as session:
+            await revocation.record(
+                session=session,
+                actor=_actor(user),
+                account_id=account.id,
+                platform_name=account.platform,
+                revocation=outcome,
+            )
+    label = LABELS.get(account.platform, account.platform)
+    text, kind = disconnected_message(account.name, label, outcome)
+    flash(request, text, kind)
     return _back()

@@ -1,5 +1,5 @@
-"""Daily housekeeping: de-duplication ids that can no longer be redelivered, old dead letters,
-ended web sessions and spent password reset links."""
+"""Daily housekeeping: de-duplication ids that can no longer be redelivered (channels' and
+Stripe's), old dead letters, ended web sessions and spent password reset links."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from core.auth import sessions as web_sessions
+from core.billing import subscriptions as billing_events
 from core.db import Database
 from core.events import dead_letters
 from core.events.service import prune_processed
@@ -36,4 +37,13 @@ async def prune_sign_in_rows(ctx: dict[str, Any]) -> int:
     async with database.system() as session:
         pruned = await web_sessions.prune(session=session, policy=policy)
     log.info("pruned %d ended web session(s) and spent reset link(s)", pruned)
+    return pruned
+
+
+async def prune_stripe_event_ids(ctx: dict[str, Any]) -> int:
+    database: Database = ctx["database"]
+    async with database.system() as session:
+        pruned = await billing_events.prune_event_ids(session=session)
+    retention = billing_events.EVENT_ID_RETENTION
+    log.info("pruned %d Stripe event id(s) past the %s retention", pruned, retention)
     return pruned

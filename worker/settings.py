@@ -28,7 +28,12 @@ from worker.approvals import expire_approvals
 from worker.chat_channels import outbound_channels
 from worker.chat_turns import MAX_TRIES, chat_turn
 from worker.daily_summaries import send_daily_summaries
-from worker.housekeeping import expire_dead_letters, prune_delivery_ids, prune_sign_in_rows
+from worker.housekeeping import (
+    expire_dead_letters,
+    prune_delivery_ids,
+    prune_sign_in_rows,
+    prune_stripe_event_ids,
+)
 from worker.metrics_sync import JOB_NAME as SYNC_JOB_NAME
 from worker.metrics_sync import JOB_TIMEOUT_SECONDS as SYNC_JOB_TIMEOUT
 from worker.metrics_sync import MAX_TRIES as SYNC_MAX_TRIES
@@ -153,6 +158,7 @@ class WorkerSettings:
         cron(send_daily_summaries, minute={0, 15, 30, 45}, second=0, unique=True, timeout=600),
         cron(expire_dead_letters, hour=2, minute=0, second=0, unique=True, timeout=600),
         cron(prune_sign_in_rows, hour=2, minute=30, second=0, unique=True, timeout=600),
+        cron(prune_stripe_event_ids, hour=2, minute=15, second=0, unique=True, timeout=600),
         # Metrics sync fan-out (one job per account) and tokens renewed ahead of expiry.
         cron(enqueue_syncs, minute={0, 15, 30, 45}, second=0, unique=True, timeout=300),
         cron(refresh_expiring_tokens, minute=set(range(0, 60, 5)), second=30, unique=True),

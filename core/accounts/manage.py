@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,8 @@ from core.accounts.connect import Grant
 from core.accounts.models import AdAccount
 from core.audit import service as audit
 from core.audit.service import Actor
-from core.errors import NotFound, ValidationFailed
+from core.errors import AuthExpired, NotFound, ValidationFailed
+from core.ports import TokenSet
 
 NEVER_SYNCED = "never"
 # Reconnected: new tokens, not yet proven by a sync (clears an auth_error's "already told").
@@ -99,9 +101,32 @@ async def connect_accounts(
     return stored
 
 
-async def disconnect(*, session: AsyncSession, actor: Actor, account_id: uuid.UUID) -> AdAccount:
-    """Delete the account's tokens (so no job syncs it); its history stays."""
+@dataclass(frozen=True)
+class Disconnected:
+    """The account as disconnected, and the tokens it held, for revoking at the platform."""
+
+    account: AdAccount
+    # None when nothing was stored (already disconnected) or no key can read it any more.
+    tokens: TokenSet | None
+
+
+def _held_tokens(account: AdAccount) -> TokenSet | None:
+    if not is_connected(account):
+        return None
+    try:
+        return accounts.tokens_of(account)
+    except AuthExpired:
+        return None
+
+
+async def disconnect(*, session: AsyncSession, actor: Actor, account_id: uuid.UUID) -> Disconnected:
+    """Delete the account's tokens (so no job syncs it); its history stays.
+
+    The tokens come back to the caller, who asks the platform to revoke them after this
+    transaction commits: a platform that is down must never keep them in our database.
+    """
     account = await get_for_org(session=session, org_id=actor.org_id, account_id=account_id)
+    held = _held_tokens(account)
     before = {"sync_status": account.sync_status, "connected": is_connected(account)}
     await session.execute(
         update(AdAccount)
@@ -124,4 +149,4 @@ async def disconnect(*, session: AsyncSession, actor: Actor, account_id: uuid.UU
         after={"platform": account.platform, "external_id": account.external_id},
     )
     await session.refresh(account)
-    return account
+    return Disconnected(account=account, tokens=held)

@@ -16,10 +16,10 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,6 +156,19 @@ async def claim(*, session: AsyncSession, event: BillingEvent) -> bool:
         .returning(StripeEvent.event_id)
     )
     return (await session.scalar(statement)) is not None
+
+
+# Stripe resends an undelivered event for up to three days, and the Events API (whence events are
+# reprocessed by hand) returns only the last 30 days': past that no delivery of an id can come
+# back, so its claim only costs space. Counted from our `received_at`, not Stripe's `created`.
+EVENT_ID_RETENTION = timedelta(days=30)
+
+
+async def prune_event_ids(*, session: AsyncSession, now: datetime | None = None) -> int:
+    """Forget claimed event ids received before the retention window; how many went."""
+    cutoff = (now or utcnow()) - EVENT_ID_RETENTION
+    result = await session.execute(delete(StripeEvent).where(StripeEvent.received_at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def handle_event(

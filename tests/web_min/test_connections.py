@@ -3,6 +3,7 @@ refusal path, RBAC, CSRF, other orgs' ids, disconnect, and "sync now" (Redis and
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -550,3 +551,202 @@ async def test_a_manager_may_look_but_not_connect(client, database) -> None:
     assert (await client.get("/settings/connections")).status_code == 200
     started = await client.post("/settings/connections/sandbox/start", data={"csrf_token": csrf})
     assert started.status_code == 403
+
+
+# --- revoking the grant at the platform on disconnect -------------------------------------------
+
+GOOGLE_REVOKE_URL = "https://oauth2.googleapis.com/revoke"
+META_PERMISSIONS_URL = f"{META}/me/permissions"
+
+
+async def _connected_on(
+    database: Database, org_id: uuid.UUID, platform: str, tokens: TokenSet
+) -> AdAccount:
+    async with database.tenant(org_id) as session:
+        account = AdAccount(org_id=org_id, platform=platform, external_id="77", name="Shop 77")
+        session.add(account)
+        await session.flush()
+        await accounts.store_tokens(session=session, account_id=account.id, tokens=tokens)
+    return account
+
+
+async def _disconnect_and_read(
+    client: httpx.AsyncClient,
+    database: Database,
+    admin: User,
+    account: AdAccount,
+    *,
+    csrf: str | None = None,
+) -> tuple[str, list[AuditLog]]:
+    csrf = csrf or await signed_in(client, admin)
+    response = await client.post(
+        f"/settings/connections/{account.id}/disconnect", data={"csrf_token": csrf}
+    )
+    page = await _flashes_after(client, response)
+    [gone] = await _stored(database, admin.org_id)
+    assert gone.access_token_encrypted is None
+    assert gone.refresh_token_encrypted is None
+    assert gone.sync_status == "disconnected"
+    return page, await _audit(database, admin.org_id, "ad_account.revoked_at_platform")
+
+
+GOOGLE_HELD = TokenSet(access_token="ya29.a0AfH6SMheld", refresh_token="1//0gHeldRefresh")
+META_HELD = TokenSet(access_token="EAAGm0PX4ZCpsBAheldLongLivedToken")
+
+
+async def test_disconnect_revokes_the_google_grant_and_says_so(
+    client, admin, database, platforms
+) -> None:
+    account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
+    revoke = platforms.post(GOOGLE_REVOKE_URL).mock(return_value=httpx.Response(200))
+    page, [entry] = await _disconnect_and_read(client, database, admin, account)
+    assert parse_qs(revoke.calls.last.request.content.decode()) == {
+        "token": [GOOGLE_HELD.refresh_token]
+    }
+    assert "Google Ads confirmed that AdPilot&#39;s access is revoked" in page
+    assert entry.after == {"platform": "google", "outcome": "revoked"}
+    assert (entry.resource_id, entry.user_id) == (str(account.id), admin.id)
+    [disconnected] = await _audit(database, admin.org_id, "ad_account.disconnected")
+    assert disconnected.resource_id == str(account.id)
+
+
+async def test_an_already_invalid_google_token_is_reported_as_ended(
+    client, admin, database, platforms
+) -> None:
+    account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
+    platforms.post(GOOGLE_REVOKE_URL).mock(
+        return_value=httpx.Response(400, json=payload("google/revoke_invalid_token.json"))
+    )
+    page, [entry] = await _disconnect_and_read(client, database, admin, account)
+    assert "Google Ads reports the access had already ended" in page
+    assert entry.after == {"platform": "google", "outcome": "already_invalid"}
+
+
+async def test_meta_5xx_leaves_tokens_deleted_and_the_page_says_unconfirmed(
+    client, admin, database, platforms
+) -> None:
+    account = await _connected_on(database, admin.org_id, "meta", META_HELD)
+    revoke = platforms.delete(META_PERMISSIONS_URL).mock(return_value=httpx.Response(503))
+    page, [entry] = await _disconnect_and_read(client, database, admin, account)
+    assert revoke.call_count == 1
+    assert "Meta Ads did not confirm revoking the access" in page
+    assert "remove AdPilot from the connected apps" in page
+    assert entry.after == {
+        "platform": "meta",
+        "outcome": "failed",
+        "reason": "meta answered HTTP 503.",
+    }
+
+
+async def test_meta_success_is_confirmed(client, admin, database, platforms) -> None:
+    account = await _connected_on(database, admin.org_id, "meta", META_HELD)
+    platforms.delete(META_PERMISSIONS_URL).mock(
+        return_value=httpx.Response(200, json=payload("meta/permissions_deleted.json"))
+    )
+    page, [entry] = await _disconnect_and_read(client, database, admin, account)
+    assert "Meta Ads confirmed that AdPilot&#39;s access is revoked" in page
+    assert entry.after == {"platform": "meta", "outcome": "revoked"}
+
+
+@pytest.fixture
+def quick_revoke(settings: Settings) -> Settings:
+    return settings.model_copy(update={"platform_revoke_timeout_seconds": 0.2})
+
+
+@pytest.fixture
+async def quick_client(quick_revoke: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(quick_revoke)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_a_hanging_platform_is_cut_off_and_tokens_stay_deleted(
+    quick_client, admin, database, platforms
+) -> None:
+    hang = asyncio.Event()  # never set: the platform never answers
+
+    async def never_answers(request: httpx.Request) -> httpx.Response:
+        await hang.wait()
+        raise AssertionError("unreachable")
+
+    account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
+    platforms.post(GOOGLE_REVOKE_URL).mock(side_effect=never_answers)
+    page, [entry] = await _disconnect_and_read(quick_client, database, admin, account)
+    assert "did not confirm revoking the access (no answer within 0.2 s)" in page
+    assert entry.after == {
+        "platform": "google",
+        "outcome": "failed",
+        "reason": "no answer within 0.2 s",
+    }
+
+
+async def test_a_google_timeout_is_reported(client, admin, database, platforms) -> None:
+    account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
+    platforms.post(GOOGLE_REVOKE_URL).mock(side_effect=httpx.ConnectTimeout("slow"))
+    page, [entry] = await _disconnect_and_read(client, database, admin, account)
+    assert "Google Ads did not confirm revoking the access (google timed out.)" in page
+    assert entry.after is not None
+    assert entry.after["outcome"] == "failed"
+
+
+async def test_tiktok_is_only_deleted_here_and_the_user_is_told_where_to_remove_it(
+    client, admin, database, platforms
+) -> None:
+    account = await _connected_on(
+        database, admin.org_id, "tiktok", TokenSet(access_token="9f8e7d6c5b4a3928tiktokheld")
+    )
+    anything_tiktok = platforms.route(host="business-api.tiktok.com")
+    page, [entry] = await _disconnect_and_read(client, database, admin, account)
+    assert not anything_tiktok.called
+    assert "TikTok Ads offers no way for us to revoke the access" in page
+    assert "authorized apps in your TikTok Ads account settings" in page
+    assert entry.after == {"platform": "tiktok", "outcome": "not_offered"}
+
+
+async def test_disconnecting_twice_revokes_nothing_the_second_time(
+    client, admin, database, platforms
+) -> None:
+    account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
+    revoke = platforms.post(GOOGLE_REVOKE_URL).mock(return_value=httpx.Response(200))
+    csrf = await signed_in(client, admin)
+    await _disconnect_and_read(client, database, admin, account, csrf=csrf)
+    page, entries = await _disconnect_and_read(client, database, admin, account, csrf=csrf)
+    assert revoke.call_count == 1
+    assert len(entries) == 1
+    assert "tokens are deleted and it no longer syncs." in page
+
+
+async def test_no_token_reaches_a_log_line_on_any_revoke_outcome(
+    client, admin, database, platforms, caplog
+) -> None:
+    google = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
+    platforms.post(GOOGLE_REVOKE_URL).mock(return_value=httpx.Response(502))
+    with caplog.at_level(logging.DEBUG):
+        await _disconnect_and_read(client, database, admin, google)
+    assert any("revoking at google failed" in r.getMessage() for r in caplog.records)
+    logged = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    for secret in (GOOGLE_HELD.access_token, GOOGLE_HELD.refresh_token):
+        assert secret
+        assert secret not in logged
+
+
+async def test_the_local_delete_is_committed_before_the_platform_is_asked(
+    client, admin, database, platforms
+) -> None:
+    account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
+    seen: list[str | None] = []
+
+    async def look_then_answer(request: httpx.Request) -> httpx.Response:
+        # Another connection: it sees only what the disconnect has committed.
+        async with database.system() as session:
+            stored = await session.get(AdAccount, account.id)
+            assert stored is not None
+            seen.append(stored.access_token_encrypted)
+        return httpx.Response(200)
+
+    platforms.post(GOOGLE_REVOKE_URL).mock(side_effect=look_then_answer)
+    _, [entry] = await _disconnect_and_read(client, database, admin, account)
+    assert seen == [None]
+    assert entry.after == {"platform": "google", "outcome": "revoked"}

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.base import utcnow
+from core.billing.models import StripeEvent
+from core.billing.subscriptions import (
+    EVENT_ID_RETENTION,
+    SUBSCRIPTION_UPDATED,
+    BillingEvent,
+    Outcome,
+    claim,
+    handle_event,
+)
 from core.db import Database
 from core.events import dead_letters
 from core.events.models import DeadLetterJob, ProcessedEvent
 from core.events.service import DEDUPLICATION_WINDOW, first_delivery
-from worker.housekeeping import expire_dead_letters, prune_delivery_ids
+from worker.housekeeping import expire_dead_letters, prune_delivery_ids, prune_stripe_event_ids
+from worker.settings import WorkerSettings
 
 
 async def test_ids_past_the_redelivery_window_are_pruned_and_recent_ones_kept(
@@ -57,3 +67,54 @@ async def test_dead_letters_expire_after_a_week(database: Database) -> None:
     async with database.system() as session:
         kept = [letter.arguments for letter in await session.scalars(select(DeadLetterJob))]
     assert kept == [{"account_id": "recent"}]
+
+
+def _stripe_event(event_id: str) -> BillingEvent:
+    return BillingEvent(
+        event_id=event_id,
+        type=SUBSCRIPTION_UPDATED,
+        created=utcnow(),
+        customer_id="cus_Q1bPw2xYzRn8Kd",
+        subscription_id="sub_1Q9zYtLkdIwHu7ix",
+    )
+
+
+async def test_stripe_event_ids_past_the_retention_go_and_recent_ones_stay(
+    database: Database,
+) -> None:
+    async with database.system() as session:
+        assert await claim(session=session, event=_stripe_event("evt_recent"))
+        assert await claim(session=session, event=_stripe_event("evt_edge"))
+        assert await claim(session=session, event=_stripe_event("evt_old"))
+        await session.execute(
+            update(StripeEvent)
+            .where(StripeEvent.event_id == "evt_old")
+            .values(received_at=utcnow() - EVENT_ID_RETENTION - timedelta(minutes=1))
+        )
+        # A day inside the window: Stripe may still resend it by hand, so it stays.
+        await session.execute(
+            update(StripeEvent)
+            .where(StripeEvent.event_id == "evt_edge")
+            .values(received_at=utcnow() - EVENT_ID_RETENTION + timedelta(days=1))
+        )
+    assert await prune_stripe_event_ids({"database": database}) == 1
+    async with database.system() as session:
+        kept = set(await session.scalars(select(StripeEvent.event_id)))
+    assert kept == {"evt_recent", "evt_edge"}
+
+
+async def test_a_redelivery_inside_the_window_is_still_refused_after_a_prune(
+    database: Database,
+) -> None:
+    async with database.system() as session:
+        first = await handle_event(session=session, event=_stripe_event("evt_again"), prices={})
+    assert first is not Outcome.DUPLICATE
+    await prune_stripe_event_ids({"database": database})
+    async with database.system() as session:
+        again = await handle_event(session=session, event=_stripe_event("evt_again"), prices={})
+    assert again is Outcome.DUPLICATE
+
+
+def test_the_stripe_prune_runs_with_the_nightly_housekeeping() -> None:
+    [job] = [job for job in WorkerSettings.cron_jobs if job.coroutine is prune_stripe_event_ids]
+    assert (job.hour, job.minute, job.unique) == (2, 15, True)
