@@ -77,6 +77,17 @@ class QuotaExceeded(CoreError):
         self.resets_at = resets_at
 
 
+class TooManyOpen(CoreError):
+    """A cap on live one-time items (link codes) reached; `retry_after` whole seconds until one
+    lapses."""
+
+    code = "too_many_open"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StaleApproval(CoreError):
     """The state shown on the approval card moved before execution."""
 

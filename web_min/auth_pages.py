@@ -25,7 +25,8 @@ from web_min.auth.deps import (
     forget_session,
     load_session,
 )
-from web_min.auth.guards import check_auth_limits, safe_next, too_many_page
+from web_min.auth.guards import check_auth_limits, too_many_page
+from web_min.auth.local_paths import safe_next
 from web_min.pages import flash, render
 from web_min.rate_limit import TooManyRequests
 

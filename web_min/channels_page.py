@@ -21,7 +21,7 @@ from core.action_limits import ActionKind
 from core.base import utcnow
 from core.config import Settings
 from core.db import Database
-from core.errors import CoreError
+from core.errors import CoreError, TooManyOpen
 from core.notify import destinations as service
 from core.notify.models import Destination
 from core.notify.service import FALLBACK
@@ -181,6 +181,7 @@ async def _page_context(request: Request, session: AsyncSession, user: WebUser) 
             positions={str(d.id): str(index + 1) for index, d in enumerate(found)},
         ),
         "link_code": None,
+        "link_error": None,
     }
 
 
@@ -211,10 +212,15 @@ async def create_link_code(request: Request, user: CurrentUser) -> Response:
     """A one-time code for the signed-in user, shown once in this response (only its hash is
     kept), so it is rendered here rather than carried through a redirect."""
     now = utcnow()
-    async with _database(request).tenant(user.org_id) as session:
-        code = await identity.create_link_code(
-            session=session, org_id=user.org_id, user_id=user.user_id, now=now
-        )
+    try:
+        async with _database(request).tenant(user.org_id) as session:
+            code = await identity.create_link_code(
+                session=session, org_id=user.org_id, user_id=user.user_id, now=now
+            )
+    except TooManyOpen as exc:
+        page = await _render(request, user, status_code=429, extra={"link_error": exc.message})
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     expires_at: datetime = now + identity.CODE_TTL
     minutes = int(identity.CODE_TTL.total_seconds() // 60)
     return await _render(

@@ -25,6 +25,7 @@ from core.errors import (
     PlatformError,
     QuotaExceeded,
     StaleApproval,
+    TooManyOpen,
     ValidationFailed,
 )
 from core.exports.files import StorageError
@@ -57,6 +58,7 @@ STATUS_FOR: tuple[tuple[type[CoreError], int, str], ...] = (
     (Expired, 410, "expired"),
     (Conflict, 409, "conflict"),
     (QuotaExceeded, 429, "quota_exceeded"),
+    (TooManyOpen, 429, "too_many_open"),
     (ActionLimited, 429, "rate_limited"),
     (PlatformError, 502, "platform_error"),
     (StorageError, 502, "storage_error"),
@@ -88,7 +90,7 @@ def _retry_after(exc: CoreError) -> int | None:
     """Whole seconds until a retry can succeed, when the error knows it."""
     if isinstance(exc, PlatformError) and exc.retry_after is not None:
         return max(1, math.ceil(exc.retry_after))
-    if isinstance(exc, ActionLimited):
+    if isinstance(exc, ActionLimited | TooManyOpen):
         return exc.retry_after
     if isinstance(exc, QuotaExceeded):
         return max(1, math.ceil((exc.resets_at - utcnow()).total_seconds()))

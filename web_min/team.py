@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from html import escape
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,8 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from limits import parse
 from starlette.exceptions import HTTPException
 
-from channels.base import ChannelError
-from channels.email.transactional import email_ready, send_transactional
+from channels.email.transactional import email_ready
 from core.action_limits import ActionKind
 from core.audit.service import Actor, AuditPage, AuditQuery, search
 from core.auth import sessions
@@ -32,7 +30,7 @@ from core.team import service as team
 from core.users.models import Role
 from web_min.action_limits import count_action
 from web_min.auth.deps import AdminUser, CsrfChecked, WebUser
-from web_min.link_mail import send_link
+from web_min.invite_mail import send_invite
 from web_min.pages import flash, render
 from web_min.rate_limit import UNVERIFIED_PER_IP
 
@@ -207,57 +205,18 @@ async def invite(
             address, invite_id = issued.invite.email, issued.invite.id
     except (ValidationFailed, Conflict) as exc:
         return await _team_page(request, user, status_code=400, error=exc.message)
+    # Decides only what the invitee's email says; the admin's answer is the same either way.
+    async with _database(request).system() as session:
+        taken = await invites.has_account(session=session, email=address)
     link = invite_url(request.app.state.settings, issued.token)
-    sent = await _send_invite(request, to=address, link=link, invite_id=invite_id)
+    sent = await send_invite(
+        request.app.state.settings, to=address, link=link, invite_id=invite_id, taken=taken
+    )
     if sent:
         flash(request, f"Invitation sent to {address}.", "success")
         return RedirectResponse(TEAM, status_code=303)
     # No email (embedded mode, or the send failed): the admin passes the link on themselves.
     return await _team_page(request, user, invite_link=link)
-
-
-INVITE_SUBJECT = "Your invitation to AdPilot"
-INVITE_INTRO = (
-    "You have been invited to AdPilot. Open this link within 7 days to choose a password:"
-)
-
-
-async def _send_invite(request: Request, *, to: str, link: str, invite_id: uuid.UUID) -> bool:
-    """Email the link; False when email is off or failed (the page then shows the link)."""
-    settings: Settings = request.app.state.settings
-    if not email_ready(settings):
-        # The password-reset path's own fallback: printed on the embedded server's console,
-        # never logged (log shipping would copy a working credential).
-        await send_link(
-            settings,
-            to=to,
-            subject=INVITE_SUBJECT,
-            intro=INVITE_INTRO,
-            link=link,
-            idempotency_key=f"invite/{invite_id}",
-        )
-        return False
-    # Sent here rather than through send_link, which swallows failures: the admin must learn
-    # that the email did not go, and gets the link to pass on instead.
-    text = f"{INVITE_INTRO}\n\n{link}\n\nIf you did not expect this, ignore this email."
-    html = (
-        f"<!doctype html><html><body><p>{escape(INVITE_INTRO)}</p>"
-        f'<p><a href="{escape(link)}">{escape(link)}</a></p>'
-        "<p>If you did not expect this, ignore this email.</p></body></html>"
-    )
-    try:
-        await send_transactional(
-            settings,
-            to=to,
-            subject=INVITE_SUBJECT,
-            html=html,
-            text=text,
-            idempotency_key=f"invite/{invite_id}",
-        )
-    except ChannelError as exc:
-        log.warning("invitation email failed: %s", exc)
-        return False
-    return True
 
 
 @router.post(f"{TEAM}/invites/{{invite_id}}/withdraw", dependencies=[CsrfChecked])

@@ -65,9 +65,11 @@ async def create(
     """Invite `email` into the org with `role`; earlier open invites for it are withdrawn."""
     now = now or utcnow()
     address = users.normalise_email(email)
-    # Emails are unique across AdPilot; the message names no org, so it leaks nothing.
-    if await session.scalar(select(User.id).where(User.email == address)):
-        raise Conflict(f"{address} already has an AdPilot account.")
+    # Only the org's own members are refused here. An account in another org is invited like a
+    # fresh address, so an admin cannot learn who uses AdPilot elsewhere; the invitee is told
+    # instead (`has_account`), and redeeming such an invite is refused (`accept`).
+    if await session.scalar(select(User.id).where(User.org_id == org_id, User.email == address)):
+        raise Conflict(f"{address} is already a member of your organization.")
     await session.execute(
         update(Invite)
         .where(Invite.org_id == org_id, Invite.email == address, Invite.used_at.is_(None))
@@ -93,6 +95,22 @@ async def create(
         after={"email": address, "role": role.value, "expires_at": invite.expires_at.isoformat()},
     )
     return IssuedInvite(invite=invite, token=token)
+
+
+async def has_account(*, session: AsyncSession, email: str) -> bool:
+    """Whether `email` has an AdPilot account in any org (worker session: cross-org).
+
+    For choosing what the invitee is told; never for anything the inviting admin sees.
+    """
+    address = users.normalise_email(email)
+    return await session.scalar(select(User.id).where(User.email == address)) is not None
+
+
+ADDRESS_TAKEN = (
+    "This address already has an AdPilot account, and an account belongs to one organization, "
+    "so this invitation cannot be used. Sign in with your existing account, or ask whoever "
+    "invited you to invite a different address."
+)
 
 
 async def open_invite(
@@ -136,10 +154,16 @@ async def accept(
     """Redeem the invite: one user in the invite's org with its role; single use, audit-logged.
 
     The claim is one conditional UPDATE, so two tabs accepting at once cannot both win; a
-    refused password or a taken email raises before commit and leaves the invite open.
+    refused password or an address with an account (in any org) raises before commit and
+    leaves the invite open.
     """
     now = now or utcnow()
     found = await open_invite(session=session, token=token, now=now)
+    # Refused before the claim, so the invite stays open: the inviting admin's list shows no
+    # difference between an ignored invite and one whose address has an account elsewhere.
+    # Never a second account, and never the existing one moved between orgs.
+    if await has_account(session=session, email=found.email):
+        raise Conflict(ADDRESS_TAKEN)
     users.check_password(password)
     claimed = await session.execute(
         update(Invite)

@@ -55,6 +55,25 @@ async def list_members(*, session: AsyncSession, org_id: uuid.UUID) -> list[Memb
     ]
 
 
+async def _lock_admins(*, session: AsyncSession, org_id: uuid.UUID) -> list[uuid.UUID]:
+    """The org's active admins, row-locked in id order.
+
+    Every role change and (de)activation takes these locks first, before the member's own:
+    two admins demoting each other at once then queue on the same first row instead of each
+    holding one and waiting for the other's (a deadlock), and the second, once it runs, reads
+    the first one's committed change (PostgreSQL re-checks a locked row's condition under
+    READ COMMITTED). SQLite has one writer.
+    """
+    return list(
+        await session.scalars(
+            select(User.id)
+            .where(User.org_id == org_id, User.role == Role.ADMIN, User.is_active.is_(True))
+            .order_by(User.id)
+            .with_for_update()
+        )
+    )
+
+
 async def _member(*, session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
     # FOR UPDATE: a role change and a deactivation of the same person serialise.
     user = await session.scalar(
@@ -65,22 +84,10 @@ async def _member(*, session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUI
     return user
 
 
-async def _keep_an_admin(*, session: AsyncSession, org_id: uuid.UUID, leaving: User) -> None:
-    """Refuse a change that would leave the org with no active admin.
-
-    The org's active admins are locked first, so two admins demoting each other at once
-    serialise and the second one sees it would be the last (PostgreSQL; SQLite has one writer).
-    """
+def _keep_an_admin(*, admins: list[uuid.UUID], leaving: User) -> None:
+    """Refuse a change that would leave the org with no active admin (`admins`: locked)."""
     if leaving.role != Role.ADMIN or not leaving.is_active:
         return
-    admins = list(
-        await session.scalars(
-            select(User.id)
-            .where(User.org_id == org_id, User.role == Role.ADMIN, User.is_active.is_(True))
-            .order_by(User.id)
-            .with_for_update()
-        )
-    )
     if admins == [leaving.id]:
         raise Conflict(
             f"{leaving.email} is the organization's last active admin. "
@@ -92,12 +99,13 @@ async def change_role(
     *, session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, role: Role, actor: Actor
 ) -> User:
     """Give a member another role (audit-logged); the last active admin cannot be demoted."""
+    admins = await _lock_admins(session=session, org_id=org_id)
     user = await _member(session=session, org_id=org_id, user_id=user_id)
     before = Role(user.role)
     if before == role:
         return user
     if role != Role.ADMIN:
-        await _keep_an_admin(session=session, org_id=org_id, leaving=user)
+        _keep_an_admin(admins=admins, leaving=user)
     user.role = role
     await session.flush()
     await record(
@@ -121,13 +129,14 @@ async def set_active(
     resolving (`core.users.identity.resolve` joins on `is_active`) and the web refuses their
     sessions; the caller also deletes their web sessions in the same transaction.
     """
+    admins = await _lock_admins(session=session, org_id=org_id)
     user = await _member(session=session, org_id=org_id, user_id=user_id)
     if user.is_active == active:
         return user
     if not active:
         if user.id == actor.user_id:
             raise Conflict("You cannot deactivate yourself; ask another admin.")
-        await _keep_an_admin(session=session, org_id=org_id, leaving=user)
+        _keep_an_admin(admins=admins, leaving=user)
     user.is_active = active
     await session.flush()
     await record(

@@ -7,6 +7,7 @@ Resolution and redemption happen before the org is known, so they take a cross-o
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -18,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit.service import Actor, record
 from core.base import utcnow
-from core.errors import Conflict, Expired, NotFound, PermissionDenied, ValidationFailed
+from core.errors import (
+    Conflict,
+    Expired,
+    NotFound,
+    PermissionDenied,
+    TooManyOpen,
+    ValidationFailed,
+)
 from core.rbac import Permission, may
 from core.users.models import ChannelIdentity, LinkCode, User
 
@@ -26,6 +34,8 @@ from core.users.models import ChannelIdentity, LinkCode, User
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 CODE_TTL = timedelta(minutes=15)
+# Enough for a few chat apps at once; more open codes only widen what a leaked session yields.
+MAX_OPEN_CODES = 5
 
 
 @dataclass(frozen=True)
@@ -47,8 +57,40 @@ def format_code(code: str) -> str:
 async def create_link_code(
     *, session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID, now: datetime | None = None
 ) -> str:
-    """Issue a one-time code (shown once) that links the next chat account to redeem it."""
+    """Issue a one-time code (shown once) that links the next chat account to redeem it.
+
+    At most MAX_OPEN_CODES unexpired, unredeemed codes per user (TooManyOpen).
+    """
     now = now or utcnow()
+    # The user's row lock serialises two requests of the same person, so both cannot count
+    # four open codes and insert (READ COMMITTED); NO KEY UPDATE leaves foreign-key checks on
+    # the row (other inserts that reference this user) unblocked. SQLite has one writer.
+    locked = await session.scalar(
+        select(User.id)
+        .where(User.id == user_id, User.org_id == org_id)
+        .with_for_update(key_share=True)
+    )
+    if locked is None:
+        raise NotFound("No such person in this organization.")
+    open_expiries = list(
+        await session.scalars(
+            select(LinkCode.expires_at)
+            .where(
+                LinkCode.user_id == user_id,
+                LinkCode.used_at.is_(None),
+                LinkCode.expires_at > now,
+            )
+            .order_by(LinkCode.expires_at)
+        )
+    )
+    if len(open_expiries) >= MAX_OPEN_CODES:
+        wait = max(1, math.ceil((open_expiries[0] - now).total_seconds()))
+        minutes = math.ceil(wait / 60)
+        raise TooManyOpen(
+            f"You have {MAX_OPEN_CODES} unused link codes already. Use one of them, or wait: "
+            f"the oldest expires in {minutes} minute{'s' if minutes != 1 else ''}.",
+            retry_after=wait,
+        )
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     session.add(
         LinkCode(org_id=org_id, user_id=user_id, code_hash=_hash(code), expires_at=now + CODE_TTL)

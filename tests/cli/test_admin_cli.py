@@ -131,6 +131,13 @@ def test_link_code_is_issued_for_an_existing_user(tmp_path: Path) -> None:
     missing = adpilot("link-code", "--org", "linkers", "--email", "nobody@linkers.test", env=env)
     assert missing.returncode == 1
     assert "No user" in missing.stderr
+    for _ in range(4):  # five open codes in all
+        again = adpilot("link-code", "--org", "linkers", "--email", "kim@linkers.test", env=env)
+        assert again.returncode == 0, again.stderr
+    sixth = adpilot("link-code", "--org", "linkers", "--email", "kim@linkers.test", env=env)
+    assert sixth.returncode == 1
+    assert "5 unused link codes" in sixth.stderr
+    assert "Traceback" not in sixth.stderr
 
 
 def test_doctor_checks_the_real_redis(tmp_path: Path, redis_url: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import httpx
 import pytest
 
@@ -9,7 +11,7 @@ from core.db import Database
 from core.users.models import Role
 from tests.web_min.conftest import csrf_from, csrf_of, set_cookie, signed_in, web_user
 from web_min.auth.cookies import PRESESSION_COOKIE, SESSION_COOKIE
-from web_min.auth.guards import safe_next
+from web_min.auth.local_paths import safe_next
 from web_min.middleware import PAGE_CSP
 
 
@@ -18,6 +20,49 @@ async def test_anonymous_settings_redirects_to_sign_in_with_next(client: httpx.A
     assert response.status_code == 303
     # The raw query (already percent-encoded) is quoted once more as the value of `next`.
     assert response.headers["location"] == "/login?next=/settings%3Ftab%3Da%2520b"
+
+
+@pytest.mark.parametrize(
+    ("referer", "expected_next"),
+    [
+        ("http://testserver/settings/team?offset=0", "/settings/team%3Foffset%3D0"),
+        ("http://127.0.0.1:8000/settings/channels", "/settings/channels"),
+        ("https://evil.example/settings/team", "/settings"),
+        ("http://testserver//evil.example/", "/settings"),
+        ("http://testserver/\\evil.example", "/settings"),
+        ("not a url", "/settings"),
+        (None, "/settings"),
+    ],
+)
+async def test_an_anonymous_post_returns_after_sign_in_to_a_page_that_answers_get(
+    client: httpx.AsyncClient, database: Database, referer: str | None, expected_next: str
+) -> None:
+    """A form posted after the session lapsed: `next` is the form's page, never its POST path
+    (a GET there would be a 405) and never another site."""
+    token = await csrf_of(client, "/login")  # the pre-session's token passes the CSRF check
+    headers = {"referer": referer} if referer is not None else {}
+    response = await client.post(
+        "/settings/team/invite",
+        data={"email": "x@example.com", "role": "user", "csrf_token": token},
+        headers=headers,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next={expected_next}"
+
+    user = await web_user(database, role=Role.ADMIN)
+    login = await client.get(response.headers["location"])
+    signed = await client.post(
+        "/login",
+        data={
+            "email": user.email,
+            "password": "correct horse battery",
+            "csrf_token": csrf_from(login.text),
+            "next": unquote(expected_next),
+        },
+    )
+    landing = signed.headers["location"]
+    assert landing == unquote(expected_next)
+    assert (await client.get(landing)).status_code == 200
 
 
 async def test_sign_in_lands_on_settings_with_org_and_plan(

@@ -154,6 +154,26 @@ async def test_a_link_code_is_shown_once_with_the_text_to_send_and_links_the_cha
     assert found.group(1) not in (await client.get(PAGE)).text
 
 
+async def test_past_five_open_link_codes_the_page_says_how_long_to_wait(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    dana = await web_user(database, role=Role.USER)
+    csrf = await signed_in(client, dana)
+    for _ in range(identity.MAX_OPEN_CODES):
+        assert (
+            await client.post(f"{PAGE}/link-code", data={"csrf_token": csrf})
+        ).status_code == 200
+
+    refused = await client.post(f"{PAGE}/link-code", data={"csrf_token": csrf})
+
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["retry-after"]) <= 15 * 60
+    assert "You have 5 unused link codes already" in refused.text
+    assert "the oldest expires in 15 minutes" in refused.text
+    assert _CODE.search(refused.text) is None  # no sixth code on the page
+    assert 'id="link-heading"' in refused.text  # the channels page itself, not an error page
+
+
 async def test_the_bot_handle_is_shown_when_configured(
     client: httpx.AsyncClient, database: Database, web_app: object
 ) -> None:

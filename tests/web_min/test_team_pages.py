@@ -451,3 +451,116 @@ async def test_a_failed_invitation_email_shows_the_link_to_the_admin_instead(
     async with database.system() as session:
         found = await invites.open_invite(session=session, token=shown.group(1))
     assert found.email == "kim@example.com"
+
+
+# --- An address with an account in another org: the admin cannot tell, the invitee is told ---
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?|\b\d{2}:\d{2}\b")
+_CSRF = re.compile(r'(name="csrf_token" value=|name="csrf-token" content=)"[^"]+"')
+
+
+async def _invite_as_new_admin(
+    web_app: FastAPI, database: Database, address: str
+) -> tuple[httpx.Response, User, str]:
+    """A new org's admin invites `address`; the answer, the admin and their org's name."""
+    admin = await web_user(database, role=Role.ADMIN)
+    org_name = (await _org_of(database, admin)).name
+    async with await _client(web_app) as client:
+        csrf = await signed_in(client, admin)
+        answer = await client.post(
+            "/settings/team/invite", data={"email": address, "role": "user", "csrf_token": csrf}
+        )
+    return answer, admin, org_name
+
+
+def _normalised(page: str, *variable: str) -> str:
+    for value in variable:
+        page = page.replace(value, "<X>")
+    for pattern in (_UUID, _TIME, _CSRF):
+        page = pattern.sub("<X>", page)
+    return page
+
+
+async def test_an_address_of_another_org_is_invited_exactly_like_a_fresh_one(
+    web_app: FastAPI, database: Database
+) -> None:
+    elsewhere = await web_user(database, role=Role.USER)  # kim, in an org of their own
+
+    taken, taken_admin, taken_org = await _invite_as_new_admin(web_app, database, elsewhere.email)
+    fresh, fresh_admin, fresh_org = await _invite_as_new_admin(web_app, database, "lee@example.com")
+
+    assert taken.status_code == fresh.status_code == 200
+    taken_link, fresh_link = INVITE_LINK.search(taken.text), INVITE_LINK.search(fresh.text)
+    assert taken_link is not None
+    assert fresh_link is not None
+    assert _normalised(
+        taken.text, taken_link.group(0), elsewhere.email, taken_admin.email, taken_org
+    ) == _normalised(
+        fresh.text, fresh_link.group(0), "lee@example.com", fresh_admin.email, fresh_org
+    )
+
+    # The invitee (holding the link) is refused plainly; no second account, nobody moved.
+    async with await _client(web_app) as invitee:
+        form = await invitee.get(f"/invite/{taken_link.group(1)}")
+        assert form.status_code == 200
+        refused = await invitee.post(
+            f"/invite/{taken_link.group(1)}",
+            data={
+                "password": "a brand new password",
+                "password_again": "a brand new password",
+                "csrf_token": await csrf_of(invitee, f"/invite/{taken_link.group(1)}"),
+            },
+        )
+    assert refused.status_code == 410
+    assert "This address already has an AdPilot account" in refused.text
+    async with database.system() as session:
+        owners = list(await session.scalars(select(User).where(User.email == elsewhere.email)))
+    assert [(u.id, u.org_id) for u in owners] == [(elsewhere.id, elsewhere.org_id)]
+
+
+async def test_inviting_the_orgs_own_member_says_so(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    admin = await web_user(database, role=Role.ADMIN)
+    member = await web_user(database, organization=await _org_of(database, admin))
+    csrf = await signed_in(client, admin)
+    answer = await client.post(
+        "/settings/team/invite", data={"email": member.email, "role": "user", "csrf_token": csrf}
+    )
+    assert answer.status_code == 400
+    assert f"{member.email} is already a member of your organization." in answer.text
+
+
+@respx.mock
+async def test_with_email_on_an_address_of_another_org_gets_a_how_to_go_on_email(
+    emailing_app: FastAPI, database: Database
+) -> None:
+    sent = respx.post("http://resend.test/emails").mock(
+        return_value=httpx.Response(200, json={"id": "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"})
+    )
+    elsewhere = await web_user(database, role=Role.USER)
+    admin = await web_user(database, role=Role.ADMIN)
+    async with await _client(emailing_app) as client:
+        csrf = await signed_in(client, admin)
+        answers, pages = [], []
+        for address in (elsewhere.email, "lee@example.com"):
+            answer = await client.post(
+                "/settings/team/invite", data={"email": address, "role": "user", "csrf_token": csrf}
+            )
+            answers.append(answer)
+            pages.append(await client.get(answer.headers["location"]))
+    assert [a.status_code for a in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    assert f"Invitation sent to {elsewhere.email}" in pages[0].text
+    assert "Invitation sent to lee@example.com" in pages[1].text
+
+    to_taken, to_fresh = (json.loads(call.request.content) for call in sent.calls)
+    assert to_taken["to"] == [elsewhere.email]
+    assert to_taken["subject"] == to_fresh["subject"]
+    assert "already has an AdPilot account" in to_taken["text"]
+    assert "/login" in to_taken["text"]
+    assert INVITE_LINK.search(to_taken["text"]) is None
+    assert INVITE_LINK.search(to_taken["html"]) is None
+    assert "already has" not in to_fresh["text"]
+    assert INVITE_LINK.search(to_fresh["text"]) is not None

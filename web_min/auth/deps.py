@@ -10,7 +10,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 
@@ -18,6 +18,7 @@ from core.auth import sessions
 from core.db import Database
 from core.users.models import Role
 from web_min.auth.cookies import PRESESSION_COOKIE, SESSION_COOKIE, presession_token, session_policy
+from web_min.auth.local_paths import same_origin_path
 
 # Where a signed-in user without MFA goes when the org requires it, and what stays reachable.
 MFA_ENROL_PATH = "/settings/mfa"
@@ -108,8 +109,25 @@ def web_user_of(live: sessions.LiveSession) -> WebUser:
     )
 
 
+def _origins(request: Request) -> set[tuple[str, str]]:
+    """This app's own origins: the one the request came in on and the configured public URL."""
+    public = urlsplit(request.app.state.settings.public_url)
+    return {
+        (request.url.scheme.lower(), request.url.netloc.lower()),
+        (public.scheme.lower(), public.netloc.lower()),
+    }
+
+
 def sign_in_location(request: Request) -> str:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    """Sign-in, then back to a page that answers GET.
+
+    A form's POST path would answer 405 when the browser GETs it after sign-in, so a write
+    returns to the page the form was on (a same-origin Referer), else home.
+    """
+    if request.method in ("GET", "HEAD"):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        target = same_origin_path(request.headers.get("referer"), _origins(request))
     return f"/login?next={quote(target, safe='/')}"
 
 

@@ -1,8 +1,6 @@
-"""Shared by the sign-in routes: the `next` check and the authentication rate limits."""
+"""Shared by the sign-in routes: the authentication rate limits and their page."""
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -13,19 +11,6 @@ from web_min.rate_limit import TooManyRequests
 
 # The seed's authentication limit, per client IP and per account.
 AUTH_LIMIT = parse("5/minute")
-HOME = "/settings"
-
-
-def safe_next(value: str | None) -> str:
-    """`value` when it is a path on this site, else the home page: never an open redirect."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
-        return HOME
-    if any(character in value for character in "\\\r\n\t") or not value.isprintable():
-        return HOME
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return HOME
-    return value
 
 
 def client_ip(request: Request) -> str:

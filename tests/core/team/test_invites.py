@@ -110,5 +110,46 @@ async def test_a_new_invite_withdraws_the_older_one_and_existing_accounts_are_re
         admin = await session.get(User, actor.user_id)
         assert admin is not None
         admin_email = admin.email
+    with pytest.raises(Conflict, match="already a member of your organization"):
+        await _invite(database, org_id, actor, email=admin_email.upper())
+
+
+async def test_an_address_with_an_account_elsewhere_is_invited_like_any_other_but_never_joins(
+    database: Database,
+) -> None:
+    """The inviting admin learns nothing of another org's people; the invitee's redemption is
+    refused plainly, and their account stays as it was, in its own org."""
+    org_id, actor = await _org_with_admin(database)
+    async with database.system() as session:
+        other = await factories.org(session, name="Elsewhere")
+        kim = await factories.user(
+            session, other, email="kim@example.com", password="kims own password"
+        )
+        kim_id, other_id, kim_hash = kim.id, other.id, kim.password_hash
+
+    taken = await _invite(database, org_id, actor, email="Kim@Example.com", role="user")
+    fresh = await _invite(database, org_id, actor, email="lee@example.com", role="user")
+
+    async with database.tenant(org_id) as session:
+        open_now = {i.email: i for i in await invites.list_open(session=session, org_id=org_id)}
+        assert set(open_now) == {"kim@example.com", "lee@example.com"}
+        logged = list(
+            await session.scalars(select(AuditLog.action).where(AuditLog.action == "team.invite"))
+        )
+        assert logged == ["team.invite", "team.invite"]
+    async with database.system() as session:
+        assert await invites.has_account(session=session, email="KIM@example.com")
+        assert not await invites.has_account(session=session, email="lee@example.com")
+        # The accept page reads the same for both.
+        assert (await invites.open_invite(session=session, token=taken)).org_id == org_id
+        assert (await invites.open_invite(session=session, token=fresh)).org_id == org_id
+
     with pytest.raises(Conflict, match="already has an AdPilot account"):
-        await _invite(database, org_id, actor, email=admin_email)
+        async with database.system() as session:
+            await invites.accept(session=session, token=taken, password="a brand new password")
+
+    async with database.system() as session:
+        kims = list(await session.scalars(select(User).where(User.email == "kim@example.com")))
+        assert [(u.id, u.org_id, u.password_hash) for u in kims] == [(kim_id, other_id, kim_hash)]
+        # Still open: the admin's list does not tell an ignored invite from a refused one.
+        assert (await invites.open_invite(session=session, token=taken)).email == "kim@example.com"
