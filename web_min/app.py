@@ -24,6 +24,7 @@ from channels.catalog import channel_ready
 from core.action_limits import ActionLimiter
 from core.config import Settings, get_settings
 from core.db import Database
+from core.gc_tuning import freeze_startup_heap
 from core.logging_setup import configure_logging
 from web_min import (
     admin,
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else:
                 scheduler = embedded_scheduler(app, outbox_clients)
                 scheduler.start()
+        # Start-up is over: what lives now lives as long as the process (see gc_tuning).
+        freeze_startup_heap()
         yield
         if scheduler is not None:
             await scheduler.stop()

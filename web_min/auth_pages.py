@@ -85,7 +85,7 @@ async def login(
 
 
 async def _record_sign_in(
-    session: AsyncSession, user: User, *, second_factor: str | None = None
+    session: AsyncSession, user: User | sessions.SessionUser, *, second_factor: str | None = None
 ) -> None:
     await record(
         session=session,

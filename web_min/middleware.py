@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -218,7 +218,9 @@ async def send_html(send: Send, status: int, page: bytes) -> None:
 
 def _request_id(scope: Scope) -> str:
     given = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-    return given if _SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    # A correlation id, not a secret: the non-cryptographic generator spares every request a
+    # getrandom() call (uuid4 was 6 % of a page view's samples under load).
+    return given if _SAFE_REQUEST_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
 
 
 def _route_template(scope: Scope) -> str:

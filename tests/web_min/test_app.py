@@ -208,3 +208,16 @@ async def test_metrics_behind_a_token_when_one_is_set(settings: Settings) -> Non
     assert (anonymous.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
     assert "adpilot_http_requests_total" in right.text
     assert "scrape-me-please" not in anonymous.text
+
+
+async def test_the_heap_alive_after_start_up_is_frozen_out_of_collections(
+    settings: Settings,
+) -> None:
+    import gc
+
+    gc.unfreeze()
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        # Modules, routes and engines live as long as the process: full collections skip them.
+        assert gc.get_freeze_count() > 0
+    gc.unfreeze()
