@@ -4,15 +4,19 @@ against respx with the platforms' own answers; one attempt, short timeout, no to
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import respx
 
 from adapters.google_ads import GoogleAdsAdapter
 from adapters.meta_ads import MetaAdsAdapter
 from adapters.sandbox import SandboxAdapter
 from adapters.tiktok_ads import TikTokAdsAdapter
+from core.config import Settings
+from core.db import Database
 from core.errors import InvalidRequest, PlatformUnavailable
 from core.ports import RevokeAnswer, TokenRevoker, TokenSet
 from tests.adapters.fakes import META
@@ -28,20 +32,22 @@ META_TOKENS = TokenSet(access_token="EAAGm0PX4ZCpsBAKZCqzRevokeLongLivedTokenZBZ
 
 
 @pytest.fixture
-async def google(http_settings):
+async def google(http_settings: Settings) -> AsyncIterator[GoogleAdsAdapter]:
     adapter = GoogleAdsAdapter(http_settings)
     yield adapter
     await adapter.aclose()
 
 
 @pytest.fixture
-async def meta(http_settings):
+async def meta(http_settings: Settings) -> AsyncIterator[MetaAdsAdapter]:
     adapter = MetaAdsAdapter(http_settings)
     yield adapter
     await adapter.aclose()
 
 
-async def test_google_revokes_the_refresh_token_as_a_form(google, router) -> None:
+async def test_google_revokes_the_refresh_token_as_a_form(
+    google: GoogleAdsAdapter, router: respx.MockRouter
+) -> None:
     route = router.post(GOOGLE_REVOKE).mock(return_value=httpx.Response(200))
     assert await google.revoke_tokens(GOOGLE_TOKENS) is RevokeAnswer.REVOKED
     sent = route.calls.last.request
@@ -51,7 +57,9 @@ async def test_google_revokes_the_refresh_token_as_a_form(google, router) -> Non
     assert str(GOOGLE_TOKENS.refresh_token) not in str(sent.url)
 
 
-async def test_google_without_a_refresh_token_revokes_the_access_token(google, router) -> None:
+async def test_google_without_a_refresh_token_revokes_the_access_token(
+    google: GoogleAdsAdapter, router: respx.MockRouter
+) -> None:
     route = router.post(GOOGLE_REVOKE).mock(return_value=httpx.Response(200))
     only_access = TokenSet(access_token=GOOGLE_TOKENS.access_token)
     assert await google.revoke_tokens(only_access) is RevokeAnswer.REVOKED
@@ -60,14 +68,18 @@ async def test_google_without_a_refresh_token_revokes_the_access_token(google, r
     }
 
 
-async def test_google_invalid_token_is_already_invalid(google, router) -> None:
+async def test_google_invalid_token_is_already_invalid(
+    google: GoogleAdsAdapter, router: respx.MockRouter
+) -> None:
     router.post(GOOGLE_REVOKE).mock(
         return_value=httpx.Response(400, json=payload("google/revoke_invalid_token.json"))
     )
     assert await google.revoke_tokens(GOOGLE_TOKENS) is RevokeAnswer.ALREADY_INVALID
 
 
-async def test_google_other_refusal_raises(google, router) -> None:
+async def test_google_other_refusal_raises(
+    google: GoogleAdsAdapter, router: respx.MockRouter
+) -> None:
     router.post(GOOGLE_REVOKE).mock(
         return_value=httpx.Response(400, json={"error": "unsupported_token_type"})
     )
@@ -75,20 +87,26 @@ async def test_google_other_refusal_raises(google, router) -> None:
         await google.revoke_tokens(GOOGLE_TOKENS)
 
 
-async def test_google_5xx_is_tried_once_and_raises(google, router) -> None:
+async def test_google_5xx_is_tried_once_and_raises(
+    google: GoogleAdsAdapter, router: respx.MockRouter
+) -> None:
     route = router.post(GOOGLE_REVOKE).mock(return_value=httpx.Response(503))
     with pytest.raises(PlatformUnavailable):
         await google.revoke_tokens(GOOGLE_TOKENS)
     assert route.call_count == 1
 
 
-async def test_google_timeout_raises_unavailable(google, router) -> None:
+async def test_google_timeout_raises_unavailable(
+    google: GoogleAdsAdapter, router: respx.MockRouter
+) -> None:
     router.post(GOOGLE_REVOKE).mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(PlatformUnavailable, match="timed out"):
         await google.revoke_tokens(GOOGLE_TOKENS)
 
 
-async def test_google_revoke_url_is_a_setting(http_settings, router) -> None:
+async def test_google_revoke_url_is_a_setting(
+    http_settings: Settings, router: respx.MockRouter
+) -> None:
     local = http_settings.model_copy(
         update={"google_oauth_revoke_url": "http://127.0.0.1:9/oauth/revoke"}
     )
@@ -98,7 +116,9 @@ async def test_google_revoke_url_is_a_setting(http_settings, router) -> None:
     assert route.called
 
 
-async def test_meta_deletes_every_permission_with_a_bearer_header(meta, router) -> None:
+async def test_meta_deletes_every_permission_with_a_bearer_header(
+    meta: MetaAdsAdapter, router: respx.MockRouter
+) -> None:
     route = router.delete(PERMISSIONS).mock(
         return_value=httpx.Response(200, json=payload("meta/permissions_deleted.json"))
     )
@@ -108,39 +128,48 @@ async def test_meta_deletes_every_permission_with_a_bearer_header(meta, router) 
     assert META_TOKENS.access_token not in str(sent.url)
 
 
-async def test_meta_expired_token_is_already_invalid(meta, router) -> None:
+async def test_meta_expired_token_is_already_invalid(
+    meta: MetaAdsAdapter, router: respx.MockRouter
+) -> None:
     router.delete(PERMISSIONS).mock(
         return_value=httpx.Response(400, json=payload("meta/error_190.json"))
     )
     assert await meta.revoke_tokens(META_TOKENS) is RevokeAnswer.ALREADY_INVALID
 
 
-async def test_meta_success_false_is_not_a_revocation(meta, router) -> None:
+async def test_meta_success_false_is_not_a_revocation(
+    meta: MetaAdsAdapter, router: respx.MockRouter
+) -> None:
     router.delete(PERMISSIONS).mock(return_value=httpx.Response(200, json={"success": False}))
     with pytest.raises(PlatformUnavailable, match="without confirming"):
         await meta.revoke_tokens(META_TOKENS)
 
 
-async def test_meta_5xx_raises(meta, router) -> None:
+async def test_meta_5xx_raises(meta: MetaAdsAdapter, router: respx.MockRouter) -> None:
     route = router.delete(PERMISSIONS).mock(return_value=httpx.Response(500, text="oops"))
     with pytest.raises(PlatformUnavailable):
         await meta.revoke_tokens(META_TOKENS)
     assert route.call_count == 1
 
 
-def test_only_platforms_with_a_documented_revoke_offer_it(http_settings) -> None:
+def test_only_platforms_with_a_documented_revoke_offer_it(http_settings: Settings) -> None:
     assert isinstance(GoogleAdsAdapter(http_settings), TokenRevoker)
     assert isinstance(MetaAdsAdapter(http_settings), TokenRevoker)
     # TikTok's Business API documents no revoke endpoint we could verify (docs/decisions.md).
     assert not isinstance(TikTokAdsAdapter(http_settings), TokenRevoker)
 
 
-async def test_sandbox_ends_its_simulated_grant(database) -> None:
+async def test_sandbox_ends_its_simulated_grant(database: Database) -> None:
     sandbox = SandboxAdapter(database)
     assert await sandbox.revoke_tokens(TokenSet(access_token="sbx")) is RevokeAnswer.REVOKED
 
 
-async def test_no_token_in_any_log_record(google, meta, router, caplog) -> None:
+async def test_no_token_in_any_log_record(
+    google: GoogleAdsAdapter,
+    meta: MetaAdsAdapter,
+    router: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     router.post(GOOGLE_REVOKE).mock(side_effect=[httpx.Response(200), httpx.Response(503)])
     router.delete(PERMISSIONS).mock(
         side_effect=[

@@ -18,6 +18,7 @@ import pytest
 import respx
 from arq import create_pool
 from arq.connections import RedisSettings
+from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
@@ -132,7 +133,7 @@ async def _audit(database: Database, org_id: uuid.UUID, action: str) -> list[Aud
 
 
 async def test_google_connects_with_pkce_and_encrypted_tokens(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "google"))
@@ -164,7 +165,9 @@ async def test_google_connects_with_pkce_and_encrypted_tokens(
     assert entry.user_id == admin.id
 
 
-async def test_meta_connects_with_a_long_lived_token(client, admin, database, platforms) -> None:
+async def test_meta_connects_with_a_long_lived_token(
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
+) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "meta"))
     assert "code_challenge" not in consent
@@ -193,7 +196,9 @@ async def test_meta_connects_with_a_long_lived_token(client, admin, database, pl
     )
 
 
-async def test_tiktok_connects_with_its_auth_code(client, admin, database, platforms) -> None:
+async def test_tiktok_connects_with_its_auth_code(
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
+) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "tiktok"))
     assert consent["app_id"] == "tt-app"
@@ -213,7 +218,9 @@ async def test_tiktok_connects_with_its_auth_code(client, admin, database, platf
     assert accounts.tokens_of(account).access_token == "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c"
 
 
-async def test_sandbox_consent_comes_straight_back_and_connects(client, admin, database) -> None:
+async def test_sandbox_consent_comes_straight_back_and_connects(
+    client: httpx.AsyncClient, admin: User, database: Database
+) -> None:
     made = await SandboxAdapter(database).provision_account(name="Demo Shoes", history_days=2)
     csrf = await signed_in(client, admin)
     consent = await _start(client, csrf, "sandbox")
@@ -233,7 +240,7 @@ async def test_sandbox_consent_comes_straight_back_and_connects(client, admin, d
 
 
 async def test_state_mismatch_is_refused_without_calling_the_platform(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     csrf = await signed_in(client, admin)
     await _start(client, csrf, "google")
@@ -246,7 +253,9 @@ async def test_state_mismatch_is_refused_without_calling_the_platform(
     assert await _stored(database, admin.org_id) == []
 
 
-async def test_replayed_state_is_refused(client, admin, database, platforms) -> None:
+async def test_replayed_state_is_refused(
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
+) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "google"))
     token = platforms.post(GOOGLE_TOKEN_URL).mock(
@@ -261,7 +270,9 @@ async def test_replayed_state_is_refused(client, admin, database, platforms) -> 
     assert token.call_count == 1
 
 
-async def test_expired_state_is_refused(client, admin, database, platforms) -> None:
+async def test_expired_state_is_refused(
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
+) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "google"))
     async with database.tenant(admin.org_id) as session:
@@ -275,7 +286,11 @@ async def test_expired_state_is_refused(client, admin, database, platforms) -> N
 
 
 async def test_another_browser_sessions_callback_is_refused(
-    client, web_app, admin, database, platforms
+    client: httpx.AsyncClient,
+    web_app: FastAPI,
+    admin: User,
+    database: Database,
+    platforms: respx.MockRouter,
 ) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "google"))
@@ -295,7 +310,7 @@ async def test_another_browser_sessions_callback_is_refused(
 
 
 async def test_cancelled_consent_comes_back_with_a_message(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "google"))
@@ -311,7 +326,11 @@ async def test_cancelled_consent_comes_back_with_a_message(
 
 
 async def test_a_refused_code_is_a_message_and_never_logged(
-    client, admin, database, platforms, caplog
+    client: httpx.AsyncClient,
+    admin: User,
+    database: Database,
+    platforms: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "google"))
@@ -336,7 +355,7 @@ async def test_a_refused_code_is_a_message_and_never_logged(
 
 
 async def test_a_pick_is_saved_once_and_only_offered_accounts(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     csrf = await signed_in(client, admin)
     consent = _query(await _start(client, csrf, "google"))
@@ -352,14 +371,14 @@ async def test_a_pick_is_saved_once_and_only_offered_accounts(
     assert await _stored(database, admin.org_id) == []
 
 
-async def test_unknown_platform_is_404(client, admin) -> None:
+async def test_unknown_platform_is_404(client: httpx.AsyncClient, admin: User) -> None:
     csrf = await signed_in(client, admin)
     started = await client.post("/settings/connections/myspace/start", data={"csrf_token": csrf})
     assert started.status_code == 404
     assert (await _callback(client, "myspace", code="c", state="s")).status_code == 404
 
 
-async def test_anonymous_is_sent_to_sign_in(client) -> None:
+async def test_anonymous_is_sent_to_sign_in(client: httpx.AsyncClient) -> None:
     response = await client.get("/settings/connections")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login?next=")
@@ -386,7 +405,7 @@ async def _connected_account(
 
 
 async def test_plain_user_sees_the_list_and_gets_403_on_every_action(
-    client, web_app, database
+    client: httpx.AsyncClient, web_app: FastAPI, database: Database
 ) -> None:
     plain = await web_user(database, role=Role.USER)
     account = await _connected_account(database, plain.org_id)
@@ -408,7 +427,9 @@ async def test_plain_user_sees_the_list_and_gets_403_on_every_action(
     assert still.access_token_encrypted is not None
 
 
-async def test_missing_csrf_is_403(client, admin, database) -> None:
+async def test_missing_csrf_is_403(
+    client: httpx.AsyncClient, admin: User, database: Database
+) -> None:
     account = await _connected_account(database, admin.org_id)
     await signed_in(client, admin)
     for path in (
@@ -423,7 +444,9 @@ async def test_missing_csrf_is_403(client, admin, database) -> None:
     assert still.access_token_encrypted is not None
 
 
-async def test_another_orgs_account_id_is_404(client, admin, database) -> None:
+async def test_another_orgs_account_id_is_404(
+    client: httpx.AsyncClient, admin: User, database: Database
+) -> None:
     stranger = await web_user(database, role=Role.ADMIN)
     theirs = await _connected_account(database, stranger.org_id)
     csrf = await signed_in(client, admin)
@@ -441,7 +464,9 @@ async def test_another_orgs_account_id_is_404(client, admin, database) -> None:
 # --- disconnect and sync -----------------------------------------------------------------------
 
 
-async def test_disconnect_deletes_tokens_stops_syncing_and_audits(client, admin, database) -> None:
+async def test_disconnect_deletes_tokens_stops_syncing_and_audits(
+    client: httpx.AsyncClient, admin: User, database: Database
+) -> None:
     account = await _connected_account(database, admin.org_id)
     csrf = await signed_in(client, admin)
     response = await client.post(
@@ -459,7 +484,9 @@ async def test_disconnect_deletes_tokens_stops_syncing_and_audits(client, admin,
     assert "sbx-at-secret" not in str(entry.before) + str(entry.after)
 
 
-async def test_sync_now_in_the_embedded_mode_runs_here(client, web_app, admin, database) -> None:
+async def test_sync_now_in_the_embedded_mode_runs_here(
+    client: httpx.AsyncClient, web_app: FastAPI, admin: User, database: Database
+) -> None:
     made = await SandboxAdapter(database).provision_account(
         name="Embedded Shop",
         history_days=3,
@@ -487,7 +514,7 @@ async def queued_client(settings: Settings, redis_url: str) -> AsyncIterator[htt
 
 
 async def test_sync_now_enqueues_exactly_one_job_on_redis(
-    queued_client, database, redis_url
+    queued_client: httpx.AsyncClient, database: Database, redis_url: str
 ) -> None:
     admin = await web_user(database, role=Role.ADMIN)
     account = await _connected_account(database, admin.org_id)
@@ -512,7 +539,9 @@ async def test_sync_now_enqueues_exactly_one_job_on_redis(
     ]
 
 
-async def test_tokens_of_a_connection_never_reach_the_page(client, admin, database) -> None:
+async def test_tokens_of_a_connection_never_reach_the_page(
+    client: httpx.AsyncClient, admin: User, database: Database
+) -> None:
     await _connected_account(database, admin.org_id)
     await signed_in(client, admin)
     page = await client.get("/settings/connections")
@@ -523,7 +552,9 @@ async def test_tokens_of_a_connection_never_reach_the_page(client, admin, databa
     assert crypto.decrypt(stored.access_token_encrypted or "") == "sbx-at-secret"
 
 
-async def test_a_disconnected_account_reconnects_with_new_tokens(client, admin, database) -> None:
+async def test_a_disconnected_account_reconnects_with_new_tokens(
+    client: httpx.AsyncClient, admin: User, database: Database
+) -> None:
     made = await SandboxAdapter(database).provision_account(name="Again Shop", history_days=1)
     account = await _connected_account(database, admin.org_id, external_id=made.account.external_id)
     csrf = await signed_in(client, admin)
@@ -545,7 +576,9 @@ async def test_a_disconnected_account_reconnects_with_new_tokens(client, admin, 
     assert entry.resource_id == str(account.id)
 
 
-async def test_a_manager_may_look_but_not_connect(client, database) -> None:
+async def test_a_manager_may_look_but_not_connect(
+    client: httpx.AsyncClient, database: Database
+) -> None:
     manager = await web_user(database, role=Role.MANAGER)
     csrf = await signed_in(client, manager)
     assert (await client.get("/settings/connections")).status_code == 200
@@ -595,7 +628,7 @@ META_HELD = TokenSet(access_token="EAAGm0PX4ZCpsBAheldLongLivedToken")
 
 
 async def test_disconnect_revokes_the_google_grant_and_says_so(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
     revoke = platforms.post(GOOGLE_REVOKE_URL).mock(return_value=httpx.Response(200))
@@ -611,7 +644,7 @@ async def test_disconnect_revokes_the_google_grant_and_says_so(
 
 
 async def test_an_already_invalid_google_token_is_reported_as_ended(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
     platforms.post(GOOGLE_REVOKE_URL).mock(
@@ -623,7 +656,7 @@ async def test_an_already_invalid_google_token_is_reported_as_ended(
 
 
 async def test_meta_5xx_leaves_tokens_deleted_and_the_page_says_unconfirmed(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     account = await _connected_on(database, admin.org_id, "meta", META_HELD)
     revoke = platforms.delete(META_PERMISSIONS_URL).mock(return_value=httpx.Response(503))
@@ -638,7 +671,9 @@ async def test_meta_5xx_leaves_tokens_deleted_and_the_page_says_unconfirmed(
     }
 
 
-async def test_meta_success_is_confirmed(client, admin, database, platforms) -> None:
+async def test_meta_success_is_confirmed(
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
+) -> None:
     account = await _connected_on(database, admin.org_id, "meta", META_HELD)
     platforms.delete(META_PERMISSIONS_URL).mock(
         return_value=httpx.Response(200, json=payload("meta/permissions_deleted.json"))
@@ -663,7 +698,7 @@ async def quick_client(quick_revoke: Settings) -> AsyncIterator[httpx.AsyncClien
 
 
 async def test_a_hanging_platform_is_cut_off_and_tokens_stay_deleted(
-    quick_client, admin, database, platforms
+    quick_client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     hang = asyncio.Event()  # never set: the platform never answers
 
@@ -682,7 +717,9 @@ async def test_a_hanging_platform_is_cut_off_and_tokens_stay_deleted(
     }
 
 
-async def test_a_google_timeout_is_reported(client, admin, database, platforms) -> None:
+async def test_a_google_timeout_is_reported(
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
+) -> None:
     account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
     platforms.post(GOOGLE_REVOKE_URL).mock(side_effect=httpx.ConnectTimeout("slow"))
     page, [entry] = await _disconnect_and_read(client, database, admin, account)
@@ -692,7 +729,7 @@ async def test_a_google_timeout_is_reported(client, admin, database, platforms) 
 
 
 async def test_tiktok_is_only_deleted_here_and_the_user_is_told_where_to_remove_it(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     account = await _connected_on(
         database, admin.org_id, "tiktok", TokenSet(access_token="9f8e7d6c5b4a3928tiktokheld")
@@ -706,7 +743,7 @@ async def test_tiktok_is_only_deleted_here_and_the_user_is_told_where_to_remove_
 
 
 async def test_disconnecting_twice_revokes_nothing_the_second_time(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
     revoke = platforms.post(GOOGLE_REVOKE_URL).mock(return_value=httpx.Response(200))
@@ -719,7 +756,11 @@ async def test_disconnecting_twice_revokes_nothing_the_second_time(
 
 
 async def test_no_token_reaches_a_log_line_on_any_revoke_outcome(
-    client, admin, database, platforms, caplog
+    client: httpx.AsyncClient,
+    admin: User,
+    database: Database,
+    platforms: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     google = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
     platforms.post(GOOGLE_REVOKE_URL).mock(return_value=httpx.Response(502))
@@ -733,7 +774,7 @@ async def test_no_token_reaches_a_log_line_on_any_revoke_outcome(
 
 
 async def test_the_local_delete_is_committed_before_the_platform_is_asked(
-    client, admin, database, platforms
+    client: httpx.AsyncClient, admin: User, database: Database, platforms: respx.MockRouter
 ) -> None:
     account = await _connected_on(database, admin.org_id, "google", GOOGLE_HELD)
     seen: list[str | None] = []
