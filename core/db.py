@@ -232,41 +232,12 @@ class Database:
         binding_key = self.settings.org_binding_key()
         self.app_sessions = session_factory(self.app_engine, binding_key=binding_key)
         self.worker_sessions = session_factory(self.worker_engine, binding_key=binding_key)
-        # SQLite: a blocking pool of its own whose connections refuse writes and begin deferred.
-        self.sqlite_reader = (
-            create_sqlite_reader(self.settings) if self.settings.is_sqlite else None
-        )
-        self._sqlite_reads = (
-            sessionmaker(self.sqlite_reader, expire_on_commit=False)
-            if self.sqlite_reader is not None
-            else None
-        )
-        self._read_threads = (
-            ThreadPoolExecutor(SQLITE_READ_THREADS, thread_name_prefix="adpilot-sqlite-read")
-            if self.sqlite_reader is not None
-            else None
-        )
-        # PostgreSQL: a pool of its own whose connections start read-only (a startup parameter,
-        # so it holds for every statement) and run without BEGIN/ROLLBACK: a page view's lookup
-        # is one round trip, and a write in it fails there as it does on SQLite.
-        self.server_reader = (
-            None
+        # Page views' reads go to a pool of their own that refuses writes (see `read`).
+        self._reads: SqliteReads | ServerReads = (
+            SqliteReads(self.settings)
             if self.settings.is_sqlite
-            else create_engine(
-                self.settings,
-                trust="worker",
-                isolation_level="AUTOCOMMIT",
-                pool_size=SERVER_READ_CONNECTIONS,
-                max_overflow=0,
-                connect_args={"server_settings": {"default_transaction_read_only": "on"}},
-            )
+            else ServerReads(self.settings, binding_key=binding_key)
         )
-        self._server_reads = (
-            session_factory(self.server_reader, binding_key=binding_key)
-            if self.server_reader is not None
-            else None
-        )
-        self._server_read_turns = asyncio.Semaphore(SERVER_READ_CONNECTIONS)
 
     def tenant(self, org_id: uuid.UUID) -> Any:
         """`async with db.tenant(org_id) as session:` — an org-scoped transaction."""
@@ -286,34 +257,66 @@ class Database:
     async def read(self, work: Callable[[Session], T]) -> T:
         """Run `work`, a cross-org read, on a session that never writes; what it returns.
 
-        The web session lookup on every page view. On SQLite it runs on a read-only connection
-        in one executor hop (aiosqlite's hop per statement cost ten times the query), takes no
-        write lock, so page views read beside writers, and a write in it fails (`query_only`).
-        On PostgreSQL it runs as the worker role in a READ ONLY transaction, in the async
-        session's own greenlet.
+        The web session lookup on every page view: one hop to the database, beside the writers,
+        and a write in it fails on either database (`SqliteReads`, `ServerReads`).
         """
-        if self._sqlite_reads is not None:
-            # As asyncio.to_thread does, but on the reads' own threads: the context goes along.
-            call = functools.partial(self._read_blocking, self._sqlite_reads, work)
-            context = contextvars.copy_context()
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._read_threads, context.run, call)
-        assert self._server_reads is not None
-        async with self._server_read_turns, self._server_reads() as session:
-            return await session.run_sync(work)
-
-    @staticmethod
-    def _read_blocking(reads: sessionmaker[Session], work: Callable[[Session], T]) -> T:
-        with reads() as session:
-            return work(session)
+        return await self._reads.run(work)
 
     async def dispose(self) -> None:
         await self.app_engine.dispose()
         if self.worker_engine is not self.app_engine:
             await self.worker_engine.dispose()
-        if self.server_reader is not None:
-            await self.server_reader.dispose()
-        if self._read_threads is not None:
-            self._read_threads.shutdown(wait=True)
-        if self.sqlite_reader is not None:
-            self.sqlite_reader.dispose()
+        await self._reads.dispose()
+
+
+class SqliteReads:
+    """SQLite reads: a `query_only` pool on the stdlib driver, beginning deferred (under WAL it
+    reads beside the writer), run on threads of its own in one hop per unit of work, where
+    aiosqlite took one per statement, fetch and transaction step."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine = create_sqlite_reader(settings)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._threads = ThreadPoolExecutor(
+            SQLITE_READ_THREADS, thread_name_prefix="adpilot-sqlite-read"
+        )
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        # As asyncio.to_thread does, but on the reads' own threads: the context goes along.
+        call = functools.partial(self._blocking, work)
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._threads, context.run, call)
+
+    def _blocking(self, work: Callable[[Session], T]) -> T:
+        with self._sessions() as session:
+            return work(session)
+
+    async def dispose(self) -> None:
+        self._threads.shutdown(wait=True)
+        self.engine.dispose()
+
+
+class ServerReads:
+    """PostgreSQL reads, as the worker role, on a pool of their own whose connections start
+    read-only (a startup parameter, so it holds for every statement) and run in autocommit:
+    a lookup is one round trip, no BEGIN or ROLLBACK. Past the pool, reads wait their turn on
+    a FIFO semaphore (see SERVER_READ_CONNECTIONS)."""
+
+    def __init__(self, settings: Settings, *, binding_key: bytes) -> None:
+        self.engine = create_engine(
+            settings,
+            trust="worker",
+            isolation_level="AUTOCOMMIT",
+            pool_size=SERVER_READ_CONNECTIONS,
+            max_overflow=0,
+            connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+        )
+        self._sessions = session_factory(self.engine, binding_key=binding_key)
+        self._turns = asyncio.Semaphore(SERVER_READ_CONNECTIONS)
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        async with self._turns, self._sessions() as session:
+            return await session.run_sync(work)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

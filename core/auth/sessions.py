@@ -1,8 +1,9 @@
 """Server-side web sessions: issue, look up (idle and absolute expiry), rotate, end.
 
 The cookie carries a random token; the database keeps only its SHA-256, so a leaked table or
-backup signs nobody in. Every function takes a system session (`Database.system()`): the
-lookup happens before the org is known.
+backup signs nobody in. The lookup happens before the org is known, so every function takes
+a cross-org session: `find` a blocking read-only one (`Database.read`), the rest a system unit
+of work (`Database.system()`).
 """
 
 from __future__ import annotations
@@ -192,17 +193,6 @@ async def settle(*, session: AsyncSession, found: Found, now: datetime | None = 
             .where(WebSession.id == found.touch_id)
             .values(last_seen_at=now or utcnow())
         )
-
-
-async def lookup(
-    *, session: AsyncSession, token: str, policy: SessionPolicy, now: datetime | None = None
-) -> LiveSession | None:
-    """`find` and `settle` in one writable unit of work: the live session or None."""
-    found = await session.run_sync(
-        lambda blocking: find(session=blocking, token=token, policy=policy, now=now)
-    )
-    await settle(session=session, found=found, now=now)
-    return found.live
 
 
 async def end(*, session: AsyncSession, token: str) -> None:
