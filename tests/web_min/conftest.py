@@ -2,6 +2,7 @@
 
 - `web_app`: `create_app(settings)` with its lifespan run; `client`: an httpx client on it
   (base URL http://testserver, no redirects followed, cookies kept like a browser's).
+- `served(settings)`: the same app and client for a test's own settings, as a context manager.
 - `signed_in(client, user)`: the real sign-in (password, then TOTP via pyotp when enrolled);
   returns the session's CSRF token. `csrf_of(client, path)`: the csrf_token field of a page.
 - `web_user(database, role=...)`: a committed org and user who can sign in.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pyotp
@@ -36,6 +38,16 @@ async def web_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
+
+
+@asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on a fresh `create_app(settings)`, its lifespan run: for a test's own settings."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
 
 
 @pytest.fixture

@@ -20,9 +20,8 @@ from core.orgs.models import Organization
 from core.security.crypto import decrypt
 from core.users import identity
 from core.users.models import Role, User
-from tests.web_min.conftest import signed_in, web_user
+from tests.web_min.conftest import served, signed_in, web_user
 from web_min import channels_page
-from web_min.app import create_app
 
 PAGE = "/settings/channels"
 HOOK = "https://hooks.slack.com/services/T0001/B0002/abcdefSECRET"
@@ -456,13 +455,10 @@ async def test_add_to_slack_links_to_the_install_route_when_oauth_is_configured(
             "slack_client_secret": SecretStr("fedcba9876543210fedcba9876543210"),
         }
     )
-    app = create_app(oauth)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            await signed_in(http, await web_user(database, role=Role.ADMIN))
-            page = (await http.get(PAGE)).text
-            install = await http.get("/slack/install")
+    async with served(oauth) as http:
+        await signed_in(http, await web_user(database, role=Role.ADMIN))
+        page = (await http.get(PAGE)).text
+        install = await http.get("/slack/install")
     assert '<a href="/slack/install" role="button">Add to Slack</a>' in page
     assert install.status_code == 200  # bolt's install page: the link goes somewhere real
 

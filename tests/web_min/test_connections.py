@@ -35,8 +35,7 @@ from core.security import crypto
 from core.users.models import Role, User
 from tests.adapters.fakes import META, TIKTOK, FakeGoogle, FakeMeta, FakeTikTok
 from tests.adapters.helpers import payload
-from tests.web_min.conftest import signed_in, web_user
-from web_min.app import create_app
+from tests.web_min.conftest import served, signed_in, web_user
 from web_min.connection_sync import SyncTrigger
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -506,11 +505,8 @@ async def test_sync_now_in_the_embedded_mode_runs_here(
 
 @pytest.fixture
 async def queued_client(settings: Settings, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"redis_url": redis_url}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with served(settings.model_copy(update={"redis_url": redis_url})) as http:
+        yield http
 
 
 async def test_sync_now_enqueues_exactly_one_job_on_redis(
@@ -690,11 +686,8 @@ def quick_revoke(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def quick_client(quick_revoke: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(quick_revoke)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with served(quick_revoke) as http:
+        yield http
 
 
 async def test_a_hanging_platform_is_cut_off_and_tokens_stay_deleted(

@@ -21,8 +21,7 @@ from core.base import utcnow
 from core.config import Settings
 from core.db import Database
 from tests.factories import TEST_PASSWORD
-from tests.web_min.conftest import csrf_of, signed_in, web_user
-from web_min.app import create_app
+from tests.web_min.conftest import csrf_of, served, signed_in, web_user
 
 NEW_PASSWORD = "a brand new passphrase"
 LINK = re.compile(r"http://127\.0\.0\.1:8000/login/reset/([A-Za-z0-9_-]{43})")
@@ -168,11 +167,8 @@ async def emailing_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient
             "resend_api_url": "https://resend.test",
         }
     )
-    app = create_app(configured)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+    async with served(configured) as http:
+        yield http
 
 
 async def test_with_email_configured_the_link_goes_through_resend(
